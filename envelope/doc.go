@@ -1,0 +1,20 @@
+// Package envelope encodes cordon.Message for the buses and signs it.
+//
+// The wire form is
+//
+//	"CDN" version(1) | alg(1) | key id(8) | signature(64) | payload
+//
+// where payload is a compact binary encoding of every field of the message,
+// the body last and raw (no base64). The signature covers the whole payload
+// (request id, producer and deadline included) with Ed25519ctx under the
+// context "cordon/envelope/v1", so a signature can never be replayed in
+// another protocol.
+//
+// A consumer opens a message with the Verifier of the one stage it expects
+// to have produced it; anything else (no signature, unknown key, altered
+// byte, wrong producer) is refused before a single field is believed.
+//
+// This package is pure (no I/O) and imports only the standard library and
+// the root package. It parses attacker-controlled bytes: it is fuzzed, every
+// length is checked against what remains, and counts are capped.
+package envelope
