@@ -112,3 +112,15 @@ type Verdict struct {
 	PolicyVersion string
 	Findings      []Finding
 }
+
+// BusRecord is one message exactly as it sat on a bus, for the audit trail:
+// where it was (bus, stream sequence, subject), when the stream stored it,
+// and the signed envelope bytes, verbatim. Nothing in Data is believed
+// until verified.
+type BusRecord struct {
+	Bus     Bus
+	Seq     uint64
+	Subject string
+	Time    time.Time
+	Data    []byte
+}
