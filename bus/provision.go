@@ -1,0 +1,124 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cordon-gateway/cordon"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StreamSpec sizes one bus's stream.
+type StreamSpec struct {
+	// MaxBytes bounds the stream. With interest retention a message leaves
+	// the stream once its stage and the audit have both acknowledged it;
+	// when the bound is reached new publishes are refused (DiscardNew), so
+	// the frontend answers 503 instead of anything being dropped unaudited.
+	MaxBytes int64
+	// MaxAge is a last-resort bound. Default 7 days.
+	MaxAge time.Duration
+	// Timeout is the request deadline; the dedupe window and ack wait are
+	// derived from it.
+	Timeout time.Duration
+	// Reader is the durable pipeline consumer on this bus, "" for none.
+	Reader string
+	// Audit adds the durable audit consumer.
+	Audit bool
+	// Ledger creates the backend's at-most-once ledger bucket here.
+	Ledger bool
+	// Replicas for clustered buses. Default 1.
+	Replicas int
+}
+
+// MaxDeliver is how often a pipeline message is delivered before it is
+// given up; the last attempt answers the client with an error.
+const MaxDeliver = 5
+
+// Provision creates or updates bus b's stream and consumers. It needs
+// admin credentials; no component holds them at run time.
+func Provision(ctx context.Context, js jetstream.JetStream, s Subjects, b cordon.Bus, spec StreamSpec) error {
+	if spec.MaxAge == 0 {
+		spec.MaxAge = 7 * 24 * time.Hour
+	}
+	if spec.Replicas == 0 {
+		spec.Replicas = 1
+	}
+	window := max(2*spec.Timeout, 2*time.Minute) // a redelivery after the deadline is dropped anyway
+	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        s.Stream(b),
+		Description: "cordon bus " + b.String(),
+		Subjects:    []string{s.All(b)},
+		Retention:   jetstream.InterestPolicy,
+		Discard:     jetstream.DiscardNew,
+		MaxBytes:    spec.MaxBytes,
+		MaxAge:      spec.MaxAge,
+		Storage:     jetstream.FileStorage,
+		Replicas:    spec.Replicas,
+		Duplicates:  window,
+		DenyDelete:  true,
+		DenyPurge:   true,
+		AllowRollup: false,
+		MaxMsgSize:  16 << 20,
+	})
+	if err != nil {
+		return fmt.Errorf("provision %s stream: %w", b, err)
+	}
+	if spec.Reader != "" {
+		_, err := js.CreateOrUpdateConsumer(ctx, s.Stream(b), jetstream.ConsumerConfig{
+			Durable:       spec.Reader,
+			Description:   "cordon " + spec.Reader,
+			FilterSubject: s.In(b),
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       spec.Timeout + 5*time.Second,
+			MaxDeliver:    MaxDeliver,
+			MaxAckPending: 4096,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			Replicas:      spec.Replicas,
+		})
+		if err != nil {
+			return fmt.Errorf("provision %s consumer %s: %w", b, spec.Reader, err)
+		}
+	}
+	if spec.Audit {
+		_, err := js.CreateOrUpdateConsumer(ctx, s.Stream(b), jetstream.ConsumerConfig{
+			Durable:       ConsumerAudit,
+			Description:   "cordon audit shipper (read-only)",
+			AckPolicy:     jetstream.AckAllPolicy,
+			AckWait:       time.Minute,
+			MaxAckPending: 20000,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			Replicas:      spec.Replicas,
+		})
+		if err != nil {
+			return fmt.Errorf("provision %s audit consumer: %w", b, err)
+		}
+	}
+	if spec.Ledger {
+		_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      s.LedgerBucket(),
+			Description: "cordon backend at-most-once ledger",
+			TTL:         window,
+			Storage:     jetstream.FileStorage,
+			Replicas:    spec.Replicas,
+		})
+		if err != nil {
+			return fmt.Errorf("provision %s ledger: %w", b, err)
+		}
+	}
+	return nil
+}
+
+// Ready reports whether js answers and bus b's stream exists.
+func Ready(ctx context.Context, js jetstream.JetStream, s Subjects, b cordon.Bus) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := js.Stream(ctx, s.Stream(b)); err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("%s: stream %s missing (run cordon provision)", b, s.Stream(b))
+		}
+		return fmt.Errorf("%s: %w", b, err)
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cordon-gateway/cordon"
+	"github.com/cordon-gateway/cordon/envelope"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Publisher signs messages and stores them on one bus. It implements the
+// roles' one-method Sender interfaces.
+type Publisher struct {
+	js      jetstream.JetStream
+	bus     cordon.Bus
+	signer  *envelope.Signer
+	subject func(*cordon.Message) (string, error)
+	metrics *Metrics
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// NewInPublisher publishes to bus b's pipeline input subject.
+func NewInPublisher(js jetstream.JetStream, s Subjects, b cordon.Bus, signer *envelope.Signer, m *Metrics) *Publisher {
+	subj := s.In(b)
+	return &Publisher{js: js, bus: b, signer: signer, metrics: m,
+		subject: func(*cordon.Message) (string, error) { return subj, nil }}
+}
+
+// NewReplyPublisher publishes to the reply subject of the frontend named in
+// each message's ReplyTo.
+func NewReplyPublisher(js jetstream.JetStream, s Subjects, b cordon.Bus, signer *envelope.Signer, m *Metrics) *Publisher {
+	return &Publisher{js: js, bus: b, signer: signer, metrics: m,
+		subject: func(msg *cordon.Message) (string, error) {
+			// ReplyTo came in a verified message, but it becomes a subject
+			// token: check it anyway.
+			if !ValidToken(msg.ReplyTo) {
+				return "", fmt.Errorf("reply target %q is not a valid token", msg.ReplyTo)
+			}
+			return s.Reply(b, msg.ReplyTo), nil
+		}}
+}
+
+// Send signs m and waits until the bus has stored it (publish ack). The
+// JetStream message id is derived from the request id and this stage, so a
+// redelivered input that is processed again is stored once.
+func (p *Publisher) Send(ctx context.Context, m *cordon.Message) error {
+	subj, err := p.subject(m)
+	if err != nil {
+		return &cordon.Error{Op: "publish " + p.bus.String(), Kind: cordon.KindInternal, Err: err}
+	}
+	bp := bufPool.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 1<<20 {
+			bufPool.Put(bp)
+		}
+	}()
+	data, err := envelope.Seal((*bp)[:0], m, p.signer)
+	if err != nil {
+		return &cordon.Error{Op: "publish " + p.bus.String(), Kind: cordon.KindInternal, Err: err}
+	}
+	*bp = data
+	msg := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{}}
+	if ctx.Err() == nil && !m.Deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, m.Deadline)
+		defer cancel()
+	}
+	ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(MsgID(m.ID, p.signer.Stage())))
+	if err != nil {
+		p.metrics.Published.WithLabelValues(p.bus.String(), "error").Inc()
+		kind := cordon.KindUnavailable
+		if errors.Is(err, context.DeadlineExceeded) && !m.Deadline.IsZero() && ctx.Err() != nil {
+			kind = cordon.KindExpired
+		}
+		return &cordon.Error{Op: "publish " + p.bus.String(), Kind: kind, Err: err}
+	}
+	result := "ok"
+	if ack.Duplicate {
+		result = "duplicate"
+	}
+	p.metrics.Published.WithLabelValues(p.bus.String(), result).Inc()
+	return nil
+}

@@ -1,0 +1,290 @@
+package frontend
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cordon-gateway/cordon"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Sender stores a message on bus 1 and returns once it is stored.
+type Sender interface {
+	Send(ctx context.Context, m *cordon.Message) error
+}
+
+// Limiter decides whether a client may send another request to an
+// operation now. A nil Limiter allows everything.
+type Limiter interface {
+	Allow(client, operation string) (ok bool, retryAfter time.Duration)
+}
+
+// Config configures a Frontend.
+type Config struct {
+	// ID names this instance in reply subjects.
+	ID string
+	// Timeout is every request's deadline from arrival.
+	Timeout time.Duration
+	// MaxBodyBytes, MaxHeaderBytes (fields and values of the head),
+	// MaxHeaderFields and MaxURLBytes are refused with 413, 431, 431 and
+	// 414 before anything reaches a bus.
+	MaxBodyBytes    int64
+	MaxHeaderBytes  int
+	MaxHeaderFields int
+	MaxURLBytes     int
+	// MaxInflight bounds requests waiting for an answer (503 beyond).
+	MaxInflight int
+	// TrustedProxies may name the client in X-Forwarded-For.
+	TrustedProxies []netip.Prefix
+	// Verbose adds the validators' findings to problem bodies (dev only).
+	Verbose bool
+}
+
+// Frontend is the public HTTP edge. It implements http.Handler.
+type Frontend struct {
+	cfg      Config
+	send     Sender
+	limiter  Limiter
+	classify func(method, path string) string
+	log      *slog.Logger
+	pending  *pending
+	slots    chan struct{}
+	now      func() time.Time
+	met      metrics
+}
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	latency  prometheus.Histogram
+	inflight prometheus.GaugeFunc
+	dropped  prometheus.Counter
+}
+
+// New builds a Frontend. classify names the operation of a request for
+// rate limiting ("" when unknown); it may be nil with a nil limiter.
+func New(cfg Config, send Sender, limiter Limiter, classify func(method, path string) string,
+	log *slog.Logger, reg prometheus.Registerer) (*Frontend, error) {
+	switch {
+	case cfg.ID == "":
+		return nil, errors.New("frontend: ID is required")
+	case cfg.Timeout <= 0:
+		return nil, errors.New("frontend: Timeout must be positive")
+	case cfg.MaxBodyBytes <= 0 || cfg.MaxHeaderBytes <= 0 || cfg.MaxURLBytes <= 0 || cfg.MaxInflight <= 0:
+		return nil, errors.New("frontend: limits must be positive")
+	case send == nil:
+		return nil, errors.New("frontend: a Sender is required")
+	}
+	if cfg.MaxHeaderFields == 0 {
+		cfg.MaxHeaderFields = 100
+	}
+	f := &Frontend{cfg: cfg, send: send, limiter: limiter, classify: classify, log: log,
+		pending: newPending(), slots: make(chan struct{}, cfg.MaxInflight), now: time.Now}
+	f.met.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cordon_frontend_requests_total", Help: "Client requests by answer status.",
+	}, []string{"status"})
+	f.met.latency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "cordon_frontend_request_seconds", Help: "Time from arrival to answer.",
+		Buckets: prometheus.ExponentialBuckets(0.0002, 2, 18),
+	})
+	f.met.inflight = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cordon_frontend_inflight", Help: "Requests waiting for an answer.",
+	}, func() float64 { return float64(f.pending.len()) })
+	f.met.dropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cordon_frontend_unmatched_answers_total", Help: "Answers with no waiting request (late, duplicate or replayed), dropped.",
+	})
+	if reg != nil {
+		reg.MustRegister(f.met.requests, f.met.latency, f.met.inflight, f.met.dropped)
+	}
+	return f, nil
+}
+
+// Deliver hands an answer from a bus to the request waiting for it. An
+// answer for another frontend, or with no waiter, is dropped.
+func (f *Frontend) Deliver(m *cordon.Message) {
+	if m.ReplyTo != f.cfg.ID || !f.pending.deliver(m) {
+		f.met.dropped.Inc()
+		f.log.Info("dropped unmatched answer", "request_id", m.ID.String())
+	}
+}
+
+// ServeHTTP admits, forwards and answers one client request.
+func (f *Frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := f.now()
+	id := cordon.NewRequestID(start)
+	w.Header().Set("X-Request-Id", id.String())
+	log := f.log.With("request_id", id.String())
+	status := f.serve(w, r, id, start, log)
+	f.met.requests.WithLabelValues(strconv.Itoa(status)).Inc()
+	f.met.latency.Observe(time.Since(start).Seconds())
+}
+
+func (f *Frontend) fail(w http.ResponseWriter, id cordon.RequestID, o cordon.Outcome, findings []cordon.Finding) int {
+	p := NewProblem(id, o)
+	if f.cfg.Verbose {
+		for _, fd := range findings {
+			p.Findings = append(p.Findings, fd.Rule+" "+fd.Pointer+": "+fd.Detail)
+		}
+	}
+	WriteProblem(w, p, o.Kind)
+	return p.Status
+}
+
+func (f *Frontend) serve(w http.ResponseWriter, r *http.Request, id cordon.RequestID, start time.Time, log *slog.Logger) int {
+	// A request with Transfer-Encoding is refused and its connection
+	// closed: the validators need the whole body anyway, so requiring a
+	// length costs clients nothing and removes every Content-Length /
+	// Transfer-Encoding desynchronisation (net/http would silently drop a
+	// conflicting Content-Length).
+	if len(r.TransferEncoding) > 0 {
+		w.Header().Set("Connection", "close")
+		return f.fail(w, id, cordon.Outcome{Kind: cordon.KindInvalid, Rule: "http.transfer-encoding"}, nil)
+	}
+	if len(r.RequestURI) > f.cfg.MaxURLBytes {
+		return f.fail(w, id, cordon.Outcome{Kind: cordon.KindURITooLong, Rule: "limits.url"}, nil)
+	}
+	if n, size := headerSize(r.Header); n > f.cfg.MaxHeaderFields || size > f.cfg.MaxHeaderBytes {
+		w.Header().Set("Connection", "close")
+		return f.fail(w, id, cordon.Outcome{Kind: cordon.KindHeadersTooLarge, Rule: "limits.headers"}, nil)
+	}
+	if r.ContentLength > f.cfg.MaxBodyBytes {
+		w.Header().Set("Connection", "close")
+		return f.fail(w, id, cordon.Outcome{Kind: cordon.KindTooLarge, Rule: "limits.body"}, nil)
+	}
+	client := f.clientAddr(r)
+	if f.limiter != nil {
+		op := ""
+		if f.classify != nil {
+			op = f.classify(r.Method, r.URL.EscapedPath())
+		}
+		if ok, after := f.limiter.Allow(client, op); !ok {
+			secs := max(1, int(after.Round(time.Second)/time.Second))
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			p := NewProblem(id, cordon.Outcome{Kind: cordon.KindRateLimited, Rule: "ratelimit"})
+			WriteProblem(w, p, cordon.KindNone) // Retry-After set above
+			return p.Status
+		}
+	}
+	select {
+	case f.slots <- struct{}{}:
+		defer func() { <-f.slots }()
+	default:
+		return f.fail(w, id, cordon.Outcome{Kind: cordon.KindUnavailable, Rule: "admission.inflight"}, nil)
+	}
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, f.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			w.Header().Set("Connection", "close")
+			return f.fail(w, id, cordon.Outcome{Kind: cordon.KindTooLarge, Rule: "limits.body"}, nil)
+		}
+		log.Info("reading body failed", "err", err)
+		w.Header().Set("Connection", "close")
+		return f.fail(w, id, cordon.Outcome{Kind: cordon.KindInvalid, Rule: "http.body"}, nil)
+	}
+
+	deadline := start.Add(f.cfg.Timeout)
+	header := r.Header.Clone()
+	stripHopByHop(header)
+	m := &cordon.Message{
+		ID:       id,
+		Deadline: deadline,
+		ReplyTo:  f.cfg.ID,
+		Trace:    cordon.Trace{Parent: header.Get("Traceparent"), State: header.Get("Tracestate")},
+		Request: cordon.RequestHead{
+			Method:   r.Method,
+			Path:     r.URL.EscapedPath(),
+			RawQuery: r.URL.RawQuery,
+			Host:     r.Host,
+			Header:   header,
+			Client:   client,
+		},
+		Body: body,
+	}
+	ctx, cancel := context.WithDeadline(r.Context(), deadline)
+	defer cancel()
+	answer := f.pending.add(id)
+	defer f.pending.remove(id)
+	if err := f.send.Send(ctx, m); err != nil {
+		kind := cordon.KindOf(err)
+		if kind != cordon.KindExpired {
+			kind = cordon.KindUnavailable
+		}
+		log.Warn("publish to bus 1 failed", "err", err)
+		return f.fail(w, id, cordon.Outcome{Kind: kind, Rule: "bus.dirty-req"}, nil)
+	}
+	select {
+	case a := <-answer:
+		return f.answer(w, id, a, log)
+	case <-ctx.Done():
+		if r.Context().Err() != nil {
+			log.Info("client went away")
+			return 499
+		}
+		log.Info("deadline passed")
+		return f.fail(w, id, cordon.Outcome{Kind: cordon.KindExpired, Rule: "deadline"}, nil)
+	}
+}
+
+func (f *Frontend) answer(w http.ResponseWriter, id cordon.RequestID, a *cordon.Message, log *slog.Logger) int {
+	if a.Outcome.Kind != cordon.KindNone || a.Response == nil {
+		o := a.Outcome
+		if o.Kind == cordon.KindNone {
+			o.Kind = cordon.KindInternal
+		}
+		log.Info("request refused", "kind", o.Kind.String(), "rule", o.Rule, "pointer", o.Pointer)
+		return f.fail(w, id, o, a.Verdict.Findings)
+	}
+	h := w.Header()
+	for k, vs := range a.Response.Header {
+		h[k] = vs
+	}
+	stripHopByHop(h)
+	h.Del("Content-Length")
+	h.Set("X-Request-Id", id.String())
+	h.Set("Content-Length", strconv.Itoa(len(a.Body)))
+	w.WriteHeader(a.Response.Status)
+	_, _ = w.Write(a.Body)
+	return a.Response.Status
+}
+
+// clientAddr is the TCP peer, or the right-most untrusted address of
+// X-Forwarded-For when the peer is a trusted proxy.
+func (f *Frontend) clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !f.trusted(peer) {
+		return host
+	}
+	xff := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(xff) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(xff[i]))
+		if err != nil {
+			return host
+		}
+		if !f.trusted(a) {
+			return a.String()
+		}
+	}
+	return host
+}
+
+func (f *Frontend) trusted(a netip.Addr) bool {
+	for _, p := range f.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
