@@ -105,3 +105,9 @@ func BusesOf(s Stage) []Bus {
 	}
 	return nil
 }
+
+// MarshalText writes the stage's name.
+func (s Stage) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// MarshalText writes the bus's name.
+func (b Bus) MarshalText() ([]byte, error) { return []byte(b.String()), nil }

@@ -1,0 +1,271 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cordon-gateway/cordon"
+	"github.com/cordon-gateway/cordon/bus"
+	"github.com/cordon-gateway/cordon/envelope"
+	"github.com/cordon-gateway/cordon/internal/testkit"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+type harness struct {
+	js   jetstream.JetStream
+	nc   *nats.Conn
+	subj bus.Subjects
+	met  *bus.Metrics
+}
+
+// newHarness starts a bus with bus 2's stream: the request validator
+// publishes, the backend consumes.
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	srv := testkit.StartBus(t, "test-clean-req")
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subj, _ := bus.NewSubjects("cordon")
+	err = bus.Provision(context.Background(), js, subj, cordon.BusCleanReq, bus.StreamSpec{
+		MaxBytes: 64 << 20, Timeout: 5 * time.Second, Reader: bus.ConsumerBackend, Audit: true, Ledger: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{js: js, nc: nc, subj: subj, met: bus.NewMetrics(nil)}
+}
+
+func request(deadline time.Time) *cordon.Message {
+	return &cordon.Message{
+		ID: cordon.NewRequestID(time.Now()), Deadline: deadline, ReplyTo: "fe1",
+		Request: cordon.RequestHead{Method: "POST", Path: "/payments"},
+		Body:    []byte(`{"amount":1}`),
+	}
+}
+
+// consume runs the backend's consumer until the test ends and returns what
+// the handler saw.
+func (h *harness) consume(t *testing.T, v *envelope.Verifier, fn bus.Handler) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = bus.Consume(ctx, h.js, bus.ConsumerConfig{
+			Bus: cordon.BusCleanReq, Stream: h.subj.Stream(cordon.BusCleanReq), Consumer: bus.ConsumerBackend,
+			Verifier: v, Workers: 4, Logger: quiet, Metrics: h.met,
+		}, fn)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func TestConsumeAcceptsOnlyTheExpectedProducer(t *testing.T) {
+	h := newHarness(t)
+	rv := testkit.Signer(t, cordon.StageRequestValidator)
+	v, _ := envelope.NewVerifier(cordon.StageRequestValidator, rv.Public())
+
+	var mu sync.Mutex
+	var seen []cordon.RequestID
+	h.consume(t, v, func(_ context.Context, m *cordon.Message, _ int) error {
+		mu.Lock()
+		seen = append(seen, m.ID)
+		mu.Unlock()
+		return nil
+	})
+
+	good := request(time.Now().Add(time.Minute))
+	forger := testkit.Signer(t, cordon.StageRequestValidator) // right stage, wrong key
+	frontendKey := testkit.Signer(t, cordon.StageFrontend)
+
+	raw := func(m *cordon.Message, s *envelope.Signer) []byte {
+		b, err := envelope.Seal(nil, m, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	altered := raw(request(time.Now().Add(time.Minute)), rv)
+	altered[len(altered)-2] ^= 1 // flip a body bit after signing
+
+	forged := map[string][]byte{
+		"no signature":   []byte("not an envelope at all"),
+		"wrong key":      raw(request(time.Now().Add(time.Minute)), forger),
+		"wrong producer": raw(request(time.Now().Add(time.Minute)), frontendKey),
+		"altered body":   altered,
+		"expired":        raw(request(time.Now().Add(-time.Second)), rv),
+	}
+	for name, data := range forged {
+		if _, err := h.js.Publish(context.Background(), h.subj.In(cordon.BusCleanReq), data); err != nil {
+			t.Fatalf("%s: publish: %v", name, err)
+		}
+	}
+	pub := bus.NewInPublisher(h.js, h.subj, cordon.BusCleanReq, rv, h.met)
+	if err := pub.Send(context.Background(), good); err != nil {
+		t.Fatal(err)
+	}
+
+	testkit.Eventually(t, 5*time.Second, func() bool {
+		refused := testutil.ToFloat64(h.met.Refused.WithLabelValues("clean-req", "unknown-key")) +
+			testutil.ToFloat64(h.met.Refused.WithLabelValues("clean-req", "wrong-stage")) +
+			testutil.ToFloat64(h.met.Refused.WithLabelValues("clean-req", "bad-signature")) +
+			testutil.ToFloat64(h.met.Refused.WithLabelValues("clean-req", "malformed"))
+		expired := testutil.ToFloat64(h.met.Expired.WithLabelValues("clean-req"))
+		return refused == 4 && expired == 1
+	}, "four forged messages refused and one expired")
+	testkit.Eventually(t, 5*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) == 1
+	}, "the good message handled")
+	mu.Lock()
+	defer mu.Unlock()
+	if seen[0] != good.ID {
+		t.Fatalf("handled %s, want only the rightful message %s", seen[0], good.ID)
+	}
+}
+
+func TestRedeliveryIsStoredOnceDownstream(t *testing.T) {
+	h := newHarness(t)
+	rv := testkit.Signer(t, cordon.StageRequestValidator)
+	m := request(time.Now().Add(time.Minute))
+	pub := bus.NewInPublisher(h.js, h.subj, cordon.BusCleanReq, rv, h.met)
+	// The same stage publishing the same request twice (a crash between
+	// its output's publish ack and its input's ack) stores one message.
+	for range 2 {
+		if err := pub.Send(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := h.js.Stream(context.Background(), h.subj.Stream(cordon.BusCleanReq))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 {
+		t.Fatalf("stream holds %d messages, want 1", info.State.Msgs)
+	}
+	if got := testutil.ToFloat64(h.met.Published.WithLabelValues("clean-req", "duplicate")); got != 1 {
+		t.Fatalf("duplicates counted %v, want 1", got)
+	}
+}
+
+func TestRetryableErrorsAreRedeliveredAndFinalOnesGiveUp(t *testing.T) {
+	h := newHarness(t)
+	rv := testkit.Signer(t, cordon.StageRequestValidator)
+	v, _ := envelope.NewVerifier(cordon.StageRequestValidator, rv.Public())
+	var attempts atomic.Int32
+	gaveUp := make(chan cordon.RequestID, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = bus.Consume(ctx, h.js, bus.ConsumerConfig{
+			Bus: cordon.BusCleanReq, Stream: h.subj.Stream(cordon.BusCleanReq), Consumer: bus.ConsumerBackend,
+			Verifier: v, Workers: 2, Logger: quiet, Metrics: h.met,
+			GiveUp: func(_ context.Context, m *cordon.Message, _ error) { gaveUp <- m.ID },
+		}, func(_ context.Context, m *cordon.Message, attempt int) error {
+			attempts.Store(int32(attempt))
+			return &cordon.Error{Op: "test", Kind: cordon.KindUnavailable, Err: errors.New("poison")}
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	m := request(time.Now().Add(time.Minute))
+	if err := bus.NewInPublisher(h.js, h.subj, cordon.BusCleanReq, rv, h.met).Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-gaveUp:
+		if id != m.ID {
+			t.Fatalf("gave up on %s, want %s", id, m.ID)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no give-up after %d attempts", attempts.Load())
+	}
+	if got := attempts.Load(); got != bus.MaxDeliver {
+		t.Fatalf("attempts %d, want %d", got, bus.MaxDeliver)
+	}
+}
+
+func TestLedgerClaimsOnce(t *testing.T) {
+	h := newHarness(t)
+	l, err := bus.NewLedger(context.Background(), h.js, h.subj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := cordon.NewRequestID(time.Now())
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			first, err := l.Claim(context.Background(), id)
+			if err != nil {
+				t.Error(err)
+			}
+			if first {
+				wins.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d claims won, want exactly 1", wins.Load())
+	}
+}
+
+func TestTapReadsEverySubjectInOrderAndAcksAll(t *testing.T) {
+	h := newHarness(t)
+	rv := testkit.Signer(t, cordon.StageRequestValidator)
+	pub := bus.NewInPublisher(h.js, h.subj, cordon.BusCleanReq, rv, h.met)
+	var ids []cordon.RequestID
+	for range 5 {
+		m := request(time.Now().Add(time.Minute))
+		ids = append(ids, m.ID)
+		if err := pub.Send(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tap, err := bus.NewTap(context.Background(), h.js, h.subj, cordon.BusCleanReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := tap.Fetch(context.Background(), 10, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 5 {
+		t.Fatalf("fetched %d records, want 5", len(recs))
+	}
+	for i, r := range recs {
+		m, _, err := envelope.Parse(r.Data)
+		if err != nil || m.ID != ids[i] || r.Seq != uint64(i+1) || r.Bus != cordon.BusCleanReq {
+			t.Fatalf("record %d: seq %d id %v err %v", i, r.Seq, m, err)
+		}
+	}
+	if err := tap.Ack(context.Background(), recs[len(recs)-1]); err != nil {
+		t.Fatal(err)
+	}
+	cons, _ := h.js.Consumer(context.Background(), h.subj.Stream(cordon.BusCleanReq), bus.ConsumerAudit)
+	info, _ := cons.Info(context.Background())
+	if info.AckFloor.Stream != 5 || info.NumAckPending != 0 {
+		t.Fatalf("ack floor %d, pending %d; want 5 and 0", info.AckFloor.Stream, info.NumAckPending)
+	}
+}

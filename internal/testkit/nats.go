@@ -1,0 +1,52 @@
+// Package testkit holds the helpers cordon's tests share: embedded NATS
+// buses, keys, PostgreSQL databases, and bounded polling. Real servers
+// only; nothing here mocks NATS or PostgreSQL.
+package testkit
+
+import (
+	"testing"
+	"time"
+
+	"github.com/cordon-gateway/cordon"
+	"github.com/cordon-gateway/cordon/embednats"
+	"github.com/cordon-gateway/cordon/envelope"
+)
+
+// StartBus starts an open embedded NATS server with JetStream on a random
+// port with a temporary store, shut down when the test ends.
+func StartBus(t testing.TB, name string) *embednats.Server {
+	t.Helper()
+	srv, err := embednats.Start(embednats.Config{Name: name, StoreDir: t.TempDir(), MaxStore: 256 << 20})
+	if err != nil {
+		t.Fatalf("start bus %s: %v", name, err)
+	}
+	t.Cleanup(srv.Shutdown)
+	return srv
+}
+
+// Signer returns a fresh signer for stage.
+func Signer(t testing.TB, stage cordon.Stage) *envelope.Signer {
+	t.Helper()
+	_, priv, err := envelope.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := envelope.NewSigner(stage, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Eventually polls cond every 10ms until it holds or timeout passes, then
+// fails the test with msg.
+func Eventually(t testing.TB, timeout time.Duration, cond func() bool, msg string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: "+msg, append([]any{timeout}, args...)...)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
