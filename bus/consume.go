@@ -72,6 +72,13 @@ func Consume(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, h 
 	stop := context.AfterFunc(ctx, it.Drain)
 	defer stop()
 
+	// While a handler works (an upstream may take up to the deadline), the
+	// message is kept ours with progress acks; a crashed stage stops
+	// sending them and JetStream redelivers after one ack wait.
+	ackWait := 30 * time.Second
+	if info := cons.CachedInfo(); info != nil && info.Config.AckWait > 0 {
+		ackWait = info.Config.AckWait
+	}
 	work := make(chan jetstream.Msg)
 	var wg sync.WaitGroup
 	// In-flight work finishes after ctx is cancelled: its own deadline
@@ -80,7 +87,7 @@ func Consume(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, h 
 	for range cfg.Workers {
 		wg.Go(func() {
 			for msg := range work {
-				handleOne(hctx, msg, cfg, h, log)
+				handleOne(hctx, msg, cfg, h, log, ackWait)
 			}
 		})
 	}
@@ -100,7 +107,7 @@ func Consume(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, h 
 	return nil
 }
 
-func handleOne(ctx context.Context, msg jetstream.Msg, cfg ConsumerConfig, h Handler, log *slog.Logger) {
+func handleOne(ctx context.Context, msg jetstream.Msg, cfg ConsumerConfig, h Handler, log *slog.Logger, ackWait time.Duration) {
 	start := time.Now()
 	bus := cfg.Bus.String()
 	attempt := 1
@@ -121,7 +128,11 @@ func handleOne(ctx context.Context, msg jetstream.Msg, cfg ConsumerConfig, h Han
 		_ = msg.Term()
 		return
 	}
+	handled := make(chan struct{})
+	progress := time.AfterFunc(ackWait/2, func() { keepAlive(msg, ackWait/2, handled) })
 	herr := h(ctx, m, attempt)
+	close(handled)
+	progress.Stop()
 	switch {
 	case herr == nil:
 		if err := msg.Ack(); err != nil {
@@ -140,6 +151,22 @@ func handleOne(ctx context.Context, msg jetstream.Msg, cfg ConsumerConfig, h Han
 		}
 		_ = msg.Term()
 		cfg.Metrics.Handled.WithLabelValues(bus, "term").Inc()
+	}
+}
+
+// keepAlive sends a progress ack now and every period until handled is
+// closed. It only starts for handlers slower than half an ack wait, so the
+// common fast path costs one stopped timer.
+func keepAlive(msg jetstream.Msg, period time.Duration, handled <-chan struct{}) {
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		_ = msg.InProgress()
+		select {
+		case <-handled:
+			return
+		case <-tick.C:
+		}
 	}
 }
 

@@ -32,6 +32,15 @@ type StreamSpec struct {
 	Replicas int
 }
 
+// AckWait is how long a delivered pipeline message may go without an ack
+// or a progress ack before JetStream redelivers it: a third of the request
+// deadline, between 1s and 10s, so that work held by a crashed stage is
+// retried while its client still waits. Stages send progress acks while
+// they work, so a slow upstream is not mistaken for a crash.
+func AckWait(timeout time.Duration) time.Duration {
+	return min(max(timeout/3, time.Second), 10*time.Second)
+}
+
 // MaxDeliver is how often a pipeline message is delivered before it is
 // given up; the last attempt answers the client with an error.
 const MaxDeliver = 5
@@ -71,7 +80,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Subjects, b cordon
 			Description:   "cordon " + spec.Reader,
 			FilterSubject: s.In(b),
 			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       spec.Timeout + 5*time.Second,
+			AckWait:       AckWait(spec.Timeout),
 			MaxDeliver:    MaxDeliver,
 			MaxAckPending: 4096,
 			DeliverPolicy: jetstream.DeliverAllPolicy,
