@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/cordon-gateway/cordon"
+	"github.com/cordon-gateway/cordon/audit"
+	"github.com/cordon-gateway/cordon/policy"
 )
 
 // Mode is the shape of a deployment (README: "Deployments").
@@ -45,6 +47,8 @@ type Config struct {
 	// APIs protected by this deployment.
 	APIs   []API  `yaml:"apis"`
 	Limits Limits `yaml:"limits"`
+	// Audit configures the audit shippers and stores (docs/audit.md).
+	Audit audit.Config `yaml:"audit"`
 }
 
 // Buses configures the four buses. In single-nats mode all four name the
@@ -179,6 +183,8 @@ type API struct {
 	Spec string `yaml:"spec"`
 	// Upstream is the base URL the backend calls.
 	Upstream string `yaml:"upstream"`
+	// Policy is cordon's policy for this API on top of its document.
+	Policy policy.Settings `yaml:"policy"`
 }
 
 // Limits bound what the frontend accepts before anything reaches a bus.
@@ -196,4 +202,18 @@ type Limits struct {
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	ReadTimeout       time.Duration `yaml:"read_timeout"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	// RateLimit per client address (and operation), at the frontend,
+	// before anything reaches a bus: 429 with Retry-After beyond it.
+	RateLimit RateLimit `yaml:"rate_limit"`
+}
+
+// RateLimit configures token buckets per client and operation.
+type RateLimit struct {
+	// PerClient requests per second, per client and operation. Default 0:
+	// no rate limit.
+	PerClient float64 `yaml:"per_client"`
+	// Burst is the bucket size. Default twice PerClient.
+	Burst int `yaml:"burst"`
+	// PerOperation overrides PerClient by operation id ("api/operationId").
+	PerOperation map[string]float64 `yaml:"per_operation"`
 }

@@ -116,6 +116,12 @@ func setScalar(fv reflect.Value, s string) error {
 			return err
 		}
 		*p = n
+	case *float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		*p = f
 	case *[]string:
 		*p = strings.Split(s, ",")
 	default:
@@ -146,4 +152,6 @@ func (c *Config) resolvePaths(dir string) {
 	for i := range c.APIs {
 		abs(&c.APIs[i].Spec)
 	}
+	abs(&c.Audit.KeyFile)
+	abs(&c.Audit.CheckpointDir)
 }

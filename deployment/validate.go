@@ -101,6 +101,9 @@ func (c *Config) Validate() error {
 			bad("apis[%d].upstream: %q (want http(s)://host[:port][/path])", i, a.Upstream)
 		}
 	}
+	if err := c.Audit.Validate(); err != nil {
+		bad("audit: %w", err)
+	}
 	return errors.Join(errs...)
 }
 

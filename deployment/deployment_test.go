@@ -1,0 +1,128 @@
+package deployment_test
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cordon-gateway/cordon/deployment"
+)
+
+func noenv(string) string { return "" }
+
+func TestDocumentedExampleParses(t *testing.T) {
+	doc, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("no yaml example in docs/configuration.md")
+	}
+	example := strings.ReplaceAll(string(m[1]), "…", "")
+	cfg, err := deployment.Parse([]byte(example), noenv)
+	if err != nil {
+		t.Fatalf("the documented example does not parse:\n%v", err)
+	}
+	if cfg.APIs[0].BasePath != "/v1" || cfg.Components.Frontend.MaxInflight != 4096 || cfg.Timeout != 30*time.Second {
+		t.Fatalf("example decoded wrong: %+v", cfg)
+	}
+}
+
+const minimal = `
+apis:
+  - name: api
+    spec: a.yaml
+    upstream: http://127.0.0.1:3000
+`
+
+func TestDefaults(t *testing.T) {
+	cfg, err := deployment.Parse([]byte(minimal), noenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Mode != deployment.ModeFull || cfg.Prefix != "cordon" || cfg.Timeout != 30*time.Second ||
+		cfg.Limits.MaxBodyBytes != 1<<20 || cfg.Components.Backend.Workers != 64 ||
+		cfg.APIs[0].BasePath != "/" || cfg.Components.Frontend.ID != "fe1" {
+		t.Fatalf("defaults not applied: %+v", cfg)
+	}
+}
+
+func TestUnknownKeyNamesLineAndColumn(t *testing.T) {
+	_, err := deployment.Parse([]byte(minimal+"limits:\n  max_body: 5\n"), noenv)
+	if err == nil {
+		t.Fatal("an unknown key was accepted")
+	}
+	if !strings.Contains(err.Error(), "[7:3]") || !strings.Contains(err.Error(), "max_body") {
+		t.Fatalf("error does not point at line 7 column 3: %v", err)
+	}
+}
+
+func TestEnvironmentOverrides(t *testing.T) {
+	env := map[string]string{
+		"CORDON_TIMEOUT":                             "5s",
+		"CORDON_BUSES_DIRTY_REQ_URL":                 "nats://10.0.0.1:4222",
+		"CORDON_LIMITS_MAX_BODY_BYTES":               "2MiB",
+		"CORDON_COMPONENTS_FRONTEND_ID":              "edge2",
+		"CORDON_COMPONENTS_BACKEND_WORKERS":          "8",
+		"CORDON_LIMITS_RATE_LIMIT_PER_CLIENT":        "2.5",
+		"CORDON_COMPONENTS_FRONTEND_TRUSTED_PROXIES": "10.0.0.0/8,192.168.0.0/16",
+	}
+	cfg, err := deployment.Parse([]byte(minimal), func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Timeout != 5*time.Second || cfg.Buses.DirtyReq.URL != "nats://10.0.0.1:4222" ||
+		cfg.Limits.MaxBodyBytes != 2<<20 || cfg.Components.Frontend.ID != "edge2" ||
+		cfg.Components.Backend.Workers != 8 || cfg.Limits.RateLimit.PerClient != 2.5 ||
+		len(cfg.Components.Frontend.TrustedProxies) != 2 {
+		t.Fatalf("overrides not applied: %+v", cfg)
+	}
+	if _, err := deployment.Parse([]byte(minimal), func(k string) string {
+		if k == "CORDON_TIMEOUT" {
+			return "soon"
+		}
+		return ""
+	}); err == nil || !strings.Contains(err.Error(), "CORDON_TIMEOUT") {
+		t.Fatalf("a bad override must name its variable, got %v", err)
+	}
+}
+
+func TestValidationReportsEveryProblem(t *testing.T) {
+	bad := `
+mode: sideways
+prefix: "Bad Prefix"
+timeout: 1ms
+buses:
+  dirty_req: {url: "http://x"}
+apis:
+  - {name: api, spec: a.yaml, upstream: "ftp://x"}
+  - {name: api, spec: "", upstream: "http://x", base_path: "v1"}
+`
+	_, err := deployment.Parse([]byte(bad), noenv)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{"mode:", "prefix:", "timeout:", "buses.dirty_req.url", "apis[0].upstream",
+		"apis[1].name", "apis[1].spec", "apis[1].base_path"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]deployment.ByteSize{"512": 512, "64KiB": 64 << 10, "1MiB": 1 << 20, "2GiB": 2 << 30} {
+		got, err := deployment.ParseByteSize(in)
+		if err != nil || got != want {
+			t.Errorf("%s: %d %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "-1", "1TB", "x", "99999999999GiB"} {
+		if _, err := deployment.ParseByteSize(in); err == nil {
+			t.Errorf("%q accepted", in)
+		}
+	}
+}
