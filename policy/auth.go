@@ -278,7 +278,8 @@ func (r *reqCheck) authenticate() *cordon.Error {
 		for _, req := range alt {
 			p, e := r.authScheme(req.s)
 			if e != nil {
-				if unauth == nil {
+				// report a presented-but-wrong credential over a missing one
+				if unauth == nil || unauth.Rule == "auth.missing" && e.Rule != "auth.missing" {
 					unauth = e
 				}
 				ok = false
