@@ -1,0 +1,4 @@
+package trail
+
+// ParseText exposes the unsigned parser to fuzzing.
+var ParseText = parseText

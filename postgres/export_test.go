@@ -1,0 +1,7 @@
+package postgres
+
+// Exposed to the tamperer in the black-box tests.
+var (
+	RecordCols   = recordCols
+	RecordValues = recordValues
+)
