@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -168,3 +169,5 @@ func compileAPIs(t testing.TB, defs ...apiDef) *policy.Policy {
 	}
 	return p
 }
+
+func itoa(i int) string { return strconv.Itoa(i) }
