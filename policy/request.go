@@ -68,7 +68,10 @@ func (r *reqCheck) failErr(e *cordon.Error) *cordon.Error {
 //
 // In monitor mode every check runs as in enforce, the findings (with Action
 // report) are returned, the error is nil and m is left as received except
-// Request.Operation. In off mode only routing runs.
+// Request.Operation. In off mode only routing runs. Modes apply from the
+// moment an API is known: a malformed path, a URL or header block over the
+// largest limit of any API, or a path under no API's base path is refused
+// in every mode.
 func (p *Policy) CheckRequest(m *cordon.Message) ([]cordon.Finding, error) {
 	r := &reqCheck{m: m}
 	mode, err := p.checkRequest(r)
