@@ -229,3 +229,42 @@ func TestErrorString(t *testing.T) {
 		}
 	}
 }
+
+// TestCaseFoldPaths: small objects compare keys pairwise with
+// strings.EqualFold, large ones through a map of folded keys; both must
+// agree with strings.EqualFold on tricky Unicode folding orbits.
+func TestCaseFoldPaths(t *testing.T) {
+	runes := []string{"k", "K", "\u212a", "s", "S", "\u017f", "σ", "Σ", "ς", "ǅ", "Ǆ", "ǆ",
+		"ß", "ẞ", "ω", "Ω", "\u2126", "i", "I", "İ", "ı", "é", "É", "1", "_"}
+	var keys []string
+	for _, a := range runes {
+		keys = append(keys, a)
+		for _, b := range runes[:6] {
+			keys = append(keys, a+b)
+		}
+	}
+	fillers := `"f0":0,"f1":0,"f2":0,"f3":0,"f4":0,"f5":0,"f6":0,"f7":0,"f8":0,`
+	for _, a := range keys {
+		for _, b := range keys {
+			if a == b {
+				continue
+			}
+			want := ""
+			if strings.EqualFold(a, b) {
+				want = "json.case-duplicate-key"
+			}
+			for _, prefix := range []string{"", fillers} {
+				in := `{` + prefix + `"` + a + `":1,"` + b + `":2}`
+				_, err := jsonstrict.Parse([]byte(in), jsonstrict.Limits{})
+				got := ""
+				var je *jsonstrict.Error
+				if errors.As(err, &je) {
+					got = je.Rule
+				}
+				if got != want {
+					t.Fatalf("Parse(%s) rule %q, want %q", in, got, want)
+				}
+			}
+		}
+	}
+}
