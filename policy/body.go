@@ -155,6 +155,13 @@ func (r *reqCheck) formBody(body []byte, media *mediaSpec) *cordon.Error {
 	if e != nil {
 		return r.failErr(e)
 	}
+	if len(pairs) == 0 { // "&": canonically no body at all
+		if r.op.body.required {
+			return r.fail(cordon.KindInvalid, "request.body.missing", "body", nil)
+		}
+		r.body, r.contentType = nil, ""
+		return nil
+	}
 	obj := map[string]any{}
 	for _, p := range pairs {
 		if e := addField(obj, p.key, coerce(p.value, media.fieldTypes(p.key)), media); e != nil {
