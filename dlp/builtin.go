@@ -65,17 +65,26 @@ var builtins = []detector{
 	{
 		name: "github-token", action: cordon.ActionBlock,
 		desc: "GitHub token (ghp_, gho_, ghu_, ghs_, ghr_, github_pat_)",
-		rules: []rule{{
-			anchors: []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"},
-			find:    re{re: regexp.MustCompile(`g(?:h[pousr]_[A-Za-z0-9]{36,}|ithub_pat_[A-Za-z0-9_]{22,})\b`), before: afterNonWord}.finder(),
-		}},
+		// The regexps match a fixed-length head and the rest of the token
+		// is taken in code: a regexp NFA stepping through long tokens is
+		// slow.
+		rules: []rule{
+			{
+				anchors: []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_"},
+				find:    re{re: regexp.MustCompile(`gh[pousr]_[A-Za-z0-9]{36}`), before: afterNonWord, extendRight: isAlnum}.finder(),
+			},
+			{
+				anchors: []string{"github_pat_"},
+				find:    re{re: regexp.MustCompile(`github_pat_[A-Za-z0-9_]{22}`), before: afterNonWord, extendRight: isWord}.finder(),
+			},
+		},
 	},
 	{
 		name: "slack-token", action: cordon.ActionBlock,
 		desc: "Slack token (xoxa-, xoxb-, xoxp-, xoxr-, xoxs-)",
 		rules: []rule{{
 			anchors: []string{"xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-"},
-			find:    re{re: regexp.MustCompile(`xox[abprs]-[0-9A-Za-z][0-9A-Za-z-]{8,}`), before: afterNonWord}.finder(),
+			find:    re{re: regexp.MustCompile(`xox[abprs]-[0-9A-Za-z][0-9A-Za-z-]{8}`), before: afterNonWord, extendRight: isSlackByte}.finder(),
 		}},
 	},
 	{
@@ -102,11 +111,8 @@ var builtins = []detector{
 	},
 	{
 		name: "jwt", action: cordon.ActionBlock,
-		desc: `JSON Web Token whose header is JSON with "alg"`,
-		rules: []rule{{
-			anchors: []string{"eyJ"},
-			find:    re{re: regexp.MustCompile(`eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*`), before: afterNonWord, valid: validJWT}.finder(),
-		}},
+		desc:  `JSON Web Token whose header is JSON with "alg"`,
+		rules: []rule{{anchors: []string{"eyJ"}, find: findJWTs}},
 	},
 	{
 		name: "private-key", action: cordon.ActionBlock,
@@ -171,10 +177,7 @@ var builtins = []detector{
 		desc: ".NET stack trace or exception",
 		rules: []rule{
 			{anchors: []string{":line "}, find: findDotnetFrames},
-			{
-				anchors: []string{"System."},
-				find:    re{re: regexp.MustCompile(`System\.(?:[A-Z]\w*\.)*[A-Z]\w*Exception\b`), before: afterNonWord}.finder(),
-			},
+			{anchors: []string{"System."}, find: findDotnetExceptions},
 			lit(`--- End of (?:inner exception )?stack trace(?: from previous location)?(?: where exception was thrown)? ---`, "--- End of "),
 		},
 	},
@@ -286,6 +289,9 @@ func lit(expr, anchor string) rule {
 	return rule{anchors: []string{anchor}, find: re{re: regexp.MustCompile(expr)}.finder()}
 }
 
+func isAlnum(c byte) bool     { return isWord(c) && c != '_' }
+func isSlackByte(c byte) bool { return isAlnum(c) || c == '-' }
+
 func isPathByte(c byte) bool { return isWord(c) || c == '.' || c == '/' || c == '-' }
 
 // letterAndDigit keeps bearer tokens apart from prose ("Bearer
@@ -306,26 +312,113 @@ func letterAndDigit(b []byte) bool {
 // maxJWTHeader bounds the header the jwt detector decodes.
 const maxJWTHeader = 2048
 
-// validJWT accepts header.payload.signature when header and payload are
-// base64url and the header is a JSON object with a string "alg".
-func validJWT(b []byte) bool {
-	parts := bytes.SplitN(b, []byte("."), 3)
-	if len(parts) != 3 || len(parts[0]) > maxJWTHeader {
+func isBase64URL(c byte) bool { return isAlnum(c) || c == '-' || c == '_' }
+
+func base64URLRun(b []byte, i int) int {
+	for i < len(b) && isBase64URL(b[i]) {
+		i++
+	}
+	return i
+}
+
+// findJWTs reads header.payload.signature at each "eyJ" not inside a word:
+// three base64url runs joined by dots, the last possibly empty (alg none).
+// After a failure the search resumes past the first dot (or the run), so
+// each byte is read a bounded number of times.
+func findJWTs(b []byte, emit func(int, int)) {
+	for off := 0; ; {
+		i := bytes.Index(b[off:], []byte("eyJ"))
+		if i < 0 {
+			return
+		}
+		p := off + i
+		if !afterNonWord(b, p) {
+			off = p + 3
+			continue
+		}
+		e1 := base64URLRun(b, p)
+		if e1 >= len(b) || b[e1] != '.' {
+			off = e1 // any "eyJ" later in this run ends at the same place
+			continue
+		}
+		off = e1 + 1
+		e2 := base64URLRun(b, e1+1)
+		if e2 == e1+1 || e2 >= len(b) || b[e2] != '.' {
+			continue
+		}
+		e3 := base64URLRun(b, e2+1)
+		if validJWT(b[p:e1], b[e1+1:e2]) {
+			emit(p, e3)
+			off = e3
+		}
+	}
+}
+
+// validJWT accepts a header that is base64url of a JSON object with a
+// string "alg", and a payload of a valid unpadded base64 length.
+func validJWT(header, payload []byte) bool {
+	if len(header) > maxJWTHeader || len(payload)%4 == 1 {
 		return false
 	}
-	header, err := base64.RawURLEncoding.DecodeString(string(parts[0]))
+	h, err := base64.RawURLEncoding.DecodeString(string(header))
 	if err != nil {
 		return false
 	}
-	if _, err := base64.RawURLEncoding.DecodeString(string(parts[1])); err != nil {
+	var m map[string]any
+	if json.Unmarshal(h, &m) != nil {
 		return false
 	}
-	var h map[string]any
-	if json.Unmarshal(header, &h) != nil {
-		return false
-	}
-	_, ok := h["alg"].(string)
+	_, ok := m["alg"].(string)
 	return ok
+}
+
+// findDotnetExceptions finds System.[Namespace.]*NameException: at each
+// "System." not inside a word, the run of word characters and dots, cut
+// after the first segment ending in "Exception"; every segment starts
+// upper-case. The search resumes after the run.
+func findDotnetExceptions(b []byte, emit func(int, int)) {
+	const prefix = "System."
+	for off := 0; ; {
+		i := bytes.Index(b[off:], []byte(prefix))
+		if i < 0 {
+			return
+		}
+		p := off + i
+		e := p + len(prefix)
+		for e < len(b) && (isWord(b[e]) || b[e] == '.') {
+			e++
+		}
+		off = e
+		if !afterNonWord(b, p) {
+			continue
+		}
+		run := b[p+len(prefix) : e]
+		for k := 0; ; {
+			j := bytes.Index(run[k:], []byte("Exception"))
+			if j < 0 {
+				break
+			}
+			end := k + j + len("Exception")
+			if end == len(run) || run[end] == '.' {
+				if upperSegments(run[:end]) {
+					emit(p, p+len(prefix)+end)
+				}
+				break
+			}
+			k = end
+		}
+	}
+}
+
+// upperSegments: every dot-separated segment is non-empty and starts with
+// an upper-case letter.
+func upperSegments(b []byte) bool {
+	for _, seg := range bytes.Split(b, []byte(".")) {
+		if len(seg) == 0 || !isUpper(seg[0]) {
+			return false
+		}
+	}
+	return true
 }
 
 var pemBegin = regexp.MustCompile(`-----BEGIN ((?:[A-Z0-9]+ ){0,3})PRIVATE KEY(?: BLOCK)?-----`)

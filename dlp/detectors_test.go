@@ -77,6 +77,8 @@ var detectorCases = []struct {
 
 	{"generic-bearer-token", "header dump", "Authorization: Bearer " + "mF_9.B5f-4.1JqM" + "xYz123abcQ", []string{"mF_9.B5f-4.1JqM" + "xYz123abcQ"}},
 	{"generic-bearer-token", "lower case", `"auth":"bearer ` + "abcdefghij0123456789" + `"`, []string{"abcdefghij0123456789"}},
+	{"generic-bearer-token", "long token", "Authorization: Bearer " + strings.Repeat("a1", 1500) + "==\r\n", []string{strings.Repeat("a1", 1500) + "=="}},
+	{"generic-bearer-token", "glued", "xBearer " + "abcdefghij0123456789", nil},
 	{"generic-bearer-token", "prose", "Use Bearer authentication schemeeverywhere", nil},
 	{"generic-bearer-token", "short", "Bearer abc123", nil},
 	{"generic-bearer-token", "oauth token type", `{"token_type":"Bearer","expires_in":3600}`, nil},
@@ -87,6 +89,8 @@ var detectorCases = []struct {
 	{"jwt", "header not json", "eyJ" + "hbGciOiJIUz." + b64(`{"a":1}`) + ".sig", nil},
 	{"jwt", "two parts", jwtHeader + "." + b64(`{"a":1}`), nil},
 	{"jwt", "base64 image", `{"img":"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="}`, nil},
+	{"jwt", "after garbage", "eyJxx.yy." + jwtToken, []string{jwtToken}},
+	{"jwt", "bad payload length", jwtHeader + ".a.sig", nil},
 	{"jwt", "version string", "eyJ.1.2", nil},
 
 	{"private-key", "pem", "key:\n" + pemRSA + "\nend", []string{pemRSA}},
@@ -165,6 +169,9 @@ var detectorCases = []struct {
 	{"stack-trace-dotnet", "frame", `   at MyApp.Controllers.HomeController.Index() in C:\src\MyApp\HomeController.cs:line 12`,
 		[]string{`at MyApp.Controllers.HomeController.Index() in C:\src\MyApp\HomeController.cs:line 12`}},
 	{"stack-trace-dotnet", "exception", `{"error":"System.NullReferenceException: Object reference not set"}`, []string{"System.NullReferenceException"}},
+	{"stack-trace-dotnet", "base exception", "System.Exception: boom", []string{"System.Exception"}},
+	{"stack-trace-dotnet", "lower segment", "System.data.FooException", nil},
+	{"stack-trace-dotnet", "not at segment end", "System.ExceptionFilter.Run", nil},
 	{"stack-trace-dotnet", "nested namespace", "System.Data.SqlClient.SqlException", []string{"System.Data.SqlClient.SqlException"}},
 	{"stack-trace-dotnet", "end of trace", "--- End of stack trace from previous location ---", []string{"--- End of stack trace from previous location ---"}},
 	{"stack-trace-dotnet", "prose", "The System.Text namespace; see line 12.", nil},
