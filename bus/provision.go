@@ -41,6 +41,20 @@ func AckWait(timeout time.Duration) time.Duration {
 	return min(max(timeout/3, time.Second), 10*time.Second)
 }
 
+// LedgerBytes bounds the ledger bucket: a claim is ~150 bytes and lives one
+// dedupe window, so 64 MiB holds ~400k requests in flight per window.
+const LedgerBytes = 64 << 20
+
+// ServerStore is the JetStream store a server needs for streams of the
+// given sizes and, if it holds one, the ledger.
+func ServerStore(streams int64, ledger bool) int64 {
+	n := streams + streams/8 + 16<<20
+	if ledger {
+		n += LedgerBytes
+	}
+	return n
+}
+
 // MaxDeliver is how often a pipeline message is delivered before it is
 // given up; the last attempt answers the client with an error.
 const MaxDeliver = 5
@@ -109,6 +123,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Subjects, b cordon
 			Bucket:      s.LedgerBucket(),
 			Description: "cordon backend at-most-once ledger",
 			TTL:         window,
+			MaxBytes:    LedgerBytes,
 			Storage:     jetstream.FileStorage,
 			Replicas:    spec.Replicas,
 		})

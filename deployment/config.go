@@ -91,6 +91,13 @@ type Bus struct {
 	MaxStore ByteSize `yaml:"max_store"`
 	// AdminNKeyFile is the NATS credential used only by `cordon provision`.
 	AdminNKeyFile string `yaml:"admin_nkey_file"`
+	// AdminNKey is the admin's public NKey ("U…"), for `cordon nats` and
+	// `cordon nats-config`.
+	AdminNKey string `yaml:"admin_nkey"`
+	// RelaxedFsync keeps nats-server's default fsync interval (2 minutes)
+	// instead of fsyncing every write: several times faster, but a power
+	// loss can lose acknowledged messages. Default false.
+	RelaxedFsync bool `yaml:"relaxed_fsync"`
 	// TLS for client connections; empty means plain TCP.
 	TLS TLS `yaml:"tls"`
 }
@@ -108,6 +115,8 @@ type Components struct {
 	RequestValidator  Component `yaml:"request_validator"`
 	Backend           Backend   `yaml:"backend"`
 	ResponseValidator Component `yaml:"response_validator"`
+	// Audit is the audit shippers (`cordon run audit`); workers is unused.
+	Audit Component `yaml:"audit"`
 }
 
 // Component is what every role has.
@@ -121,6 +130,9 @@ type Component struct {
 	// NKeyFile is the role's NATS user seed. Empty means no NATS
 	// authentication (dev only).
 	NKeyFile string `yaml:"nkey_file"`
+	// NKey is the role's public NKey ("U…"): the NATS servers it uses
+	// admit it with exactly its permissions (`cordon nats-config`).
+	NKey string `yaml:"nkey"`
 	// Workers is how many messages the role processes at once. Default 64.
 	Workers int `yaml:"workers"`
 }

@@ -145,7 +145,7 @@ func (c *Config) resolvePaths(dir string) {
 		abs(&b.TLS.Key)
 	}
 	for _, co := range []*Component{&c.Components.Frontend.Component, &c.Components.RequestValidator,
-		&c.Components.Backend.Component, &c.Components.ResponseValidator} {
+		&c.Components.Backend.Component, &c.Components.ResponseValidator, &c.Components.Audit} {
 		abs(&co.KeyFile)
 		abs(&co.NKeyFile)
 	}

@@ -16,7 +16,7 @@ import (
 // port with a temporary store, shut down when the test ends.
 func StartBus(t testing.TB, name string) *embednats.Server {
 	t.Helper()
-	srv, err := embednats.Start(embednats.Config{Name: name, StoreDir: t.TempDir(), MaxStore: 256 << 20})
+	srv, err := embednats.Start(embednats.Config{Name: name, StoreDir: t.TempDir(), MaxStore: 4 << 30})
 	if err != nil {
 		t.Fatalf("start bus %s: %v", name, err)
 	}

@@ -76,6 +76,41 @@ func OpenPostgres(t testing.TB) string {
 	return WithDatabase(t, base, name)
 }
 
+// PostgresRolePrefix returns a role-name prefix unique to this test and
+// drops every role starting with it when the test ends. Roles are
+// cluster-wide: call it before OpenPostgres, so that the cleanup runs after
+// the database (which holds the roles' grants) is dropped.
+func PostgresRolePrefix(t testing.TB) string {
+	t.Helper()
+	prefix := "t_" + RandomHex(4)
+	base := PostgresDSN()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, base)
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		rows, err := c.Query(ctx, "SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1)", prefix)
+		if err != nil {
+			t.Errorf("testkit: list roles: %v", err)
+			return
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Errorf("testkit: list roles: %v", err)
+			return
+		}
+		for _, n := range names {
+			if _, err := c.Exec(ctx, "DROP ROLE "+pgx.Identifier{n}.Sanitize()); err != nil {
+				t.Errorf("testkit: drop role %s: %v", n, err)
+			}
+		}
+	})
+	return prefix
+}
+
 // WithDatabase returns dsn with its database replaced by name.
 func WithDatabase(t testing.TB, dsn, name string) string {
 	t.Helper()

@@ -1,0 +1,131 @@
+// Command cordon is the security gateway: one binary whose subcommands run
+// each role of a deployment, everything at once for development, an
+// embedded NATS server per bus, and the operator tools (keys, provisioning,
+// configuration rendering, policy check, audit).
+//
+// This is the only package where adapters (buses, stores, servers) meet the
+// roles; wire.go builds each role from the deployment configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
+			if !errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintln(os.Stderr, "cordon:", err)
+			}
+			os.Exit(2)
+		}
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		fmt.Fprintln(os.Stderr, "cordon:", err)
+		os.Exit(1)
+	}
+}
+
+// usageError is a mistake on the command line: exit code 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// exitError carries a specific exit code with its message already printed.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+const usage = `cordon — a security gateway for HTTP APIs
+
+Usage:
+  cordon dev [flags]                       everything in one process (try this first)
+  cordon run ROLE --config FILE            one role: frontend, request-validator, backend,
+                                           response-validator, audit
+  cordon nats --bus N --config FILE        an embedded nats-server for bus N (1-4)
+  cordon provision --config FILE           create streams and consumers (admin credentials)
+  cordon nats-config --bus N --config FILE print the nats-server configuration of bus N
+  cordon keys generate --dir DIR           signing keys and NATS credentials for every role
+  cordon check --config FILE               validate the configuration, print the effective policy
+  cordon audit SUBCOMMAND                  migrate, verify, trace, search, export, tail, retain
+  cordon version                           print the version
+
+Run "cordon COMMAND -h" for a command's flags.
+`
+
+// run is main without the process: tests call it directly.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{"no command given"}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "dev":
+		return runDev(ctx, rest, getenv, stdout, stderr)
+	case "run":
+		return runRole(ctx, rest, getenv, stdout, stderr)
+	case "nats":
+		return runNATS(ctx, rest, getenv, stdout, stderr)
+	case "provision":
+		return runProvision(ctx, rest, getenv, stdout, stderr)
+	case "nats-config":
+		return runNATSConfig(ctx, rest, getenv, stdout, stderr)
+	case "keys":
+		return runKeys(ctx, rest, getenv, stdout, stderr)
+	case "check":
+		return runCheck(ctx, rest, getenv, stdout, stderr)
+	case "audit":
+		return runAudit(ctx, rest, getenv, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, versionString())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return usageError{fmt.Sprintf("unknown command %q", cmd)}
+}
+
+// newLogger logs JSON unless stderr is a terminal.
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			return slog.New(slog.NewTextHandler(w, opts))
+		}
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("cordon "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// parseFlags parses and turns flag mistakes into usage errors.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	return nil
+}
