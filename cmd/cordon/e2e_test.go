@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -71,7 +73,7 @@ func (u *upstream) callsOf(id string) int {
 }
 
 // startDev runs `cordon dev` in-process against up and returns it running.
-func startDev(t *testing.T, up http.Handler, timeout time.Duration, mode string) *devGateway {
+func startDev(t testing.TB, up http.Handler, timeout time.Duration, mode string) *devGateway {
 	t.Helper()
 	upSrv := httptest.NewServer(up)
 	t.Cleanup(upSrv.Close)
@@ -318,4 +320,17 @@ func TestDevRefusesForgedAnswers(t *testing.T) {
 	if r.status != 200 || !strings.Contains(r.body, `"genuine"`) {
 		t.Fatalf("client got %d %s; want the genuine answer", r.status, r.body)
 	}
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// freePort returns a TCP port free on 127.0.0.1 at the time of the call.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
