@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -34,6 +35,8 @@ type scheme struct {
 	jwks       *jwkSet
 	parser     *jwt.Parser
 	scopeClaim string
+	leeway     time.Duration
+	cache      *tokenCache
 }
 
 type apiKeyEntry struct {
@@ -189,7 +192,8 @@ func (c *apiCompiler) compileScheme(name string, ss *openapi3.SecurityScheme, cf
 		s.parser = jwt.NewParser(jwt.WithValidMethods(algs), jwt.WithIssuer(cfg.Issuer),
 			jwt.WithAudience(cfg.Audience...), jwt.WithExpirationRequired(), jwt.WithLeeway(leeway),
 			jwt.WithIssuedAt(), jwt.WithJSONNumber(), jwt.WithStrictDecoding())
-		s.scopeClaim = cfg.ScopeClaim
+		s.scopeClaim, s.leeway = cfg.ScopeClaim, leeway
+		s.cache = &tokenCache{m: map[[32]byte]cachedToken{}}
 		return s, nil
 	}
 	return nil, fmt.Errorf("security scheme type %q (%s): not supported (apiKey, http bearer, oauth2 and openIdConnect with JWTs are)", ss.Type, ss.Scheme)
@@ -368,6 +372,11 @@ func (r *reqCheck) authScheme(s *scheme) (authResult, *cordon.Error) {
 		}
 	}
 	tok = strings.TrimSpace(tok)
+	key := sha256.Sum256([]byte(tok))
+	now := time.Now()
+	if c, ok := s.cache.get(key, now, s.leeway); ok {
+		return c.authResult, nil
+	}
 	claims := jwt.MapClaims{}
 	_, err := s.parser.ParseWithClaims(tok, claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
@@ -377,7 +386,56 @@ func (r *reqCheck) authScheme(s *scheme) (authResult, *cordon.Error) {
 		return authResult{}, bad(fmt.Errorf("scheme %s: %w", s.name, err))
 	}
 	sub, _ := claims["sub"].(string)
-	return authResult{principal{subject: sub, claims: claims}, s.scopesOf(claims)}, nil
+	res := authResult{principal{subject: sub, claims: claims}, s.scopesOf(claims)}
+	s.cache.put(key, res, claims)
+	return res, nil
+}
+
+// tokenCache remembers verified tokens (by SHA-256) until they expire, so
+// a client's repeated token costs a hash, not a signature verification.
+// Expiry and not-before are re-checked on every hit; the cache is bounded
+// and evicts an arbitrary entry when full. It is the only mutable state of
+// a Policy.
+type tokenCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]cachedToken
+}
+
+const tokenCacheSize = 4096
+
+type cachedToken struct {
+	authResult
+	exp, nbf time.Time
+}
+
+func (c *tokenCache) get(key [32]byte, now time.Time, leeway time.Duration) (cachedToken, bool) {
+	c.mu.Lock()
+	t, ok := c.m[key]
+	c.mu.Unlock()
+	if !ok || now.After(t.exp.Add(leeway)) || now.Before(t.nbf.Add(-leeway)) {
+		return cachedToken{}, false
+	}
+	return t, true
+}
+
+func (c *tokenCache) put(key [32]byte, res authResult, claims jwt.MapClaims) {
+	exp, err := claims.GetExpirationTime()
+	if err != nil || exp == nil {
+		return
+	}
+	t := cachedToken{authResult: res, exp: exp.Time}
+	if nbf, err := claims.GetNotBefore(); err == nil && nbf != nil {
+		t.nbf = nbf.Time
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= tokenCacheSize {
+		for k := range c.m {
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[key] = t
 }
 
 // scopesOf reads granted scopes: a space-separated string or a string array.

@@ -33,7 +33,7 @@ func (r *reqCheck) checkBody() *cordon.Error {
 		return nil
 	}
 	if op.body == nil {
-		return r.fail(cordon.KindUnsupportedMedia, "request.body.undeclared", "body", nil)
+		return r.fail(cordon.KindUnsupportedMedia, "request.body.unexpected", "body", nil)
 	}
 	if len(cts) == 0 {
 		return r.fail(cordon.KindUnsupportedMedia, "request.content-type.missing", "header/Content-Type", nil)
@@ -54,7 +54,6 @@ func (r *reqCheck) checkBody() *cordon.Error {
 	if cs, ok := params["charset"]; ok && kind != kindOpaque && kind != kindMultipart && !strings.EqualFold(cs, "utf-8") {
 		return r.fail(cordon.KindUnsupportedMedia, "request.content-type.charset", "header/Content-Type", nil)
 	}
-	r.hasBody = true
 	switch kind {
 	case kindJSON:
 		return r.jsonBody(body, mt, media)

@@ -33,7 +33,7 @@ func TestRequestBody(t *testing.T) {
 				{"bad content type", req("POST", "/v1/payments", payment(""), "Content-Type: ;;", idem), fail(cordon.KindUnsupportedMedia, "request.content-type.invalid", "header/Content-Type")},
 				{"two content types", req("POST", "/v1/payments", payment(""), ct, ct, idem), fail(cordon.KindUnsupportedMedia, "request.content-type.invalid", "header/Content-Type")},
 				{"latin-1", req("POST", "/v1/payments", payment(""), "Content-Type: application/json; charset=iso-8859-1", idem), fail(cordon.KindUnsupportedMedia, "request.content-type.charset", "header/Content-Type")},
-				{"body on GET", req("GET", "/v1/health", `{}`, ct), fail(cordon.KindUnsupportedMedia, "request.body.undeclared", "body")},
+				{"body on GET", req("GET", "/v1/health", `{}`, ct), fail(cordon.KindUnsupportedMedia, "request.body.unexpected", "body")},
 				{"duplicate key", req("POST", "/v1/payments", `{"amount":1,"amount":100000000000}`, ct, idem), fail(cordon.KindInvalid, "json.duplicate-key", "/amount")},
 				{"case duplicate key", req("POST", "/v1/payments", payment(`,"Amount":5`), ct, idem), fail(cordon.KindInvalid, "json.case-duplicate-key", "/Amount")},
 				{"invalid utf-8", req("POST", "/v1/payments", payment(",\"reference\":\"\xff\""), ct, idem), fail(cordon.KindInvalid, "json.invalid-utf8", "/reference")},

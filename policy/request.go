@@ -24,7 +24,6 @@ type reqCheck struct {
 	headerVals map[string]any
 	cookieVals map[string]any
 	bodyVal    any
-	hasBody    bool
 
 	fwdQuery    []pair
 	fwdCookies  []pair

@@ -201,7 +201,7 @@ func (c *respCheck) checkBody(rs *responseSpec) *cordon.Error {
 		return nil
 	}
 	if len(rs.media) == 0 || status == 204 || status == 304 {
-		return c.block("response.body.undeclared", "body", nil)
+		return c.block("response.body.unexpected", "body", nil)
 	}
 	cts := c.header["Content-Type"]
 	if len(cts) != 1 {
@@ -233,8 +233,8 @@ func (c *respCheck) checkBody(rs *responseSpec) *cordon.Error {
 	if viol := w.check(v, media.shape); viol != nil {
 		return c.block("response.body."+viol.kind, viol.pointer, nil)
 	}
-	for _, ptr := range w.dropped {
-		c.add("response.body.undeclared", cordon.ActionDrop, ptr, "removed by minimisation")
+	for _, d := range w.dropped {
+		c.add("response.body."+d.kind, cordon.ActionDrop, d.pointer, "removed by minimisation")
 	}
 	if media.schema != nil {
 		if err := media.schema.Validate(v); err != nil {

@@ -221,7 +221,7 @@ type shapeWalk struct {
 	minimize        bool // response: remove instead of refusing
 	sorted          bool // visit object members in key order (deterministic)
 	path            []string
-	dropped         []string // pointers removed by minimize
+	dropped         []violation // members removed by minimize
 }
 
 // violation is a member that breaks the shape. kind: "undeclared",
@@ -237,7 +237,7 @@ func (w *shapeWalk) check(v any, sh *shape) *violation {
 	if w.minimize {
 		w.sorted = false
 		viol := w.walk(v, sh)
-		sort.Strings(w.dropped)
+		sort.Slice(w.dropped, func(i, j int) bool { return w.dropped[i].pointer < w.dropped[j].pointer })
 		return viol
 	}
 	if viol := w.walk(v, sh); viol == nil {
@@ -296,7 +296,7 @@ func (w *shapeWalk) member(obj map[string]any, k string, sh *shape) *violation {
 	}
 	if kind != "" {
 		if w.minimize && w.response {
-			w.dropped = append(w.dropped, pointerOf(w.path, k))
+			w.dropped = append(w.dropped, violation{kind: kind, pointer: pointerOf(w.path, k)})
 			delete(obj, k)
 			return nil
 		}
