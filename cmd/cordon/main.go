@@ -62,6 +62,7 @@ Usage:
   cordon keys generate --dir DIR           signing keys and NATS credentials for every role
   cordon check --config FILE               validate the configuration, print the effective policy
   cordon audit SUBCOMMAND                  migrate, verify, trace, search, export, tail, retain
+  cordon bench                             cordon vs a tuned reverse proxy under the same load
   cordon version                           print the version
 
 Run "cordon COMMAND -h" for a command's flags.
@@ -91,6 +92,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runCheck(ctx, rest, getenv, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, rest, getenv, stdout, stderr)
+	case "bench":
+		return runBench(ctx, rest, getenv, stdout, stderr)
+	case "bench-upstream": // hidden: a child process of bench
+		return runBenchUpstream(ctx, stdout)
+	case "bench-proxy": // hidden: a child process of bench
+		return runBenchProxy(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return nil
