@@ -119,7 +119,7 @@ func Idempotent(method string) bool {
 // only when m must not be answered at all (a replay) or the ledger is
 // unreachable (retry).
 func (b *Backend) Call(ctx context.Context, m *cordon.Message, attempt int) error {
-	log := b.log.With("request_id", m.ID.String())
+	log := b.log.With("request_id", m.ID.String()) // only logged on failures
 	first, err := b.ledger.Claim(ctx, m.ID)
 	if err != nil {
 		return err

@@ -122,10 +122,10 @@ func handleOne(ctx context.Context, msg jetstream.Msg, cfg ConsumerConfig, h Han
 		_ = msg.Term()
 		return
 	}
-	log = log.With("request_id", m.ID.String())
+	rid := m.ID.String
 	if m.Expired(cfg.Now()) {
 		cfg.Metrics.Expired.WithLabelValues(bus).Inc()
-		log.Info("dropped expired message", "deadline", m.Deadline)
+		log.Info("dropped expired message", "request_id", rid(), "deadline", m.Deadline)
 		_ = msg.Term()
 		return
 	}
@@ -137,16 +137,16 @@ func handleOne(ctx context.Context, msg jetstream.Msg, cfg ConsumerConfig, h Han
 	switch {
 	case herr == nil:
 		if err := msg.Ack(); err != nil {
-			log.Warn("ack failed", "err", err)
+			log.Warn("ack failed", "request_id", rid(), "err", err)
 		}
 		cfg.Metrics.Handled.WithLabelValues(bus, "ack").Inc()
 		cfg.Metrics.Latency.WithLabelValues(bus).Observe(time.Since(start).Seconds())
 	case retryable(herr) && attempt < MaxDeliver:
-		log.Warn("handler failed, will retry", "attempt", attempt, "err", herr)
+		log.Warn("handler failed, will retry", "request_id", rid(), "attempt", attempt, "err", herr)
 		_ = msg.NakWithDelay(backoff(attempt))
 		cfg.Metrics.Handled.WithLabelValues(bus, "nak").Inc()
 	default:
-		log.Warn("message terminated", "attempt", attempt, "err", herr)
+		log.Warn("message terminated", "request_id", rid(), "attempt", attempt, "err", herr)
 		if retryable(herr) && cfg.GiveUp != nil {
 			cfg.GiveUp(ctx, m, herr)
 		}

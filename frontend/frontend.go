@@ -120,8 +120,7 @@ func (f *Frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := f.now()
 	id := cordon.NewRequestID(start)
 	w.Header().Set("X-Request-Id", id.String())
-	log := f.log.With("request_id", id.String())
-	status := f.serve(w, r, id, start, log)
+	status := f.serve(w, r, id, start, reqLog{f.log, id})
 	f.met.requests.WithLabelValues(strconv.Itoa(status)).Inc()
 	f.met.latency.Observe(time.Since(start).Seconds())
 }
@@ -137,7 +136,7 @@ func (f *Frontend) fail(w http.ResponseWriter, id cordon.RequestID, o cordon.Out
 	return p.Status
 }
 
-func (f *Frontend) serve(w http.ResponseWriter, r *http.Request, id cordon.RequestID, start time.Time, log *slog.Logger) int {
+func (f *Frontend) serve(w http.ResponseWriter, r *http.Request, id cordon.RequestID, start time.Time, log reqLog) int {
 	// A request with Transfer-Encoding is refused and its connection
 	// closed: the validators need the whole body anyway, so requiring a
 	// length costs clients nothing and removes every Content-Length /
@@ -234,7 +233,7 @@ func (f *Frontend) serve(w http.ResponseWriter, r *http.Request, id cordon.Reque
 	}
 }
 
-func (f *Frontend) answer(w http.ResponseWriter, id cordon.RequestID, a *cordon.Message, log *slog.Logger) int {
+func (f *Frontend) answer(w http.ResponseWriter, id cordon.RequestID, a *cordon.Message, log reqLog) int {
 	if a.Outcome.Kind != cordon.KindNone || a.Response == nil {
 		o := a.Outcome
 		if o.Kind == cordon.KindNone {
@@ -287,4 +286,19 @@ func (f *Frontend) trusted(a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// reqLog logs with the request id, without building a logger per request:
+// the common path logs nothing.
+type reqLog struct {
+	l  *slog.Logger
+	id cordon.RequestID
+}
+
+func (r reqLog) Info(msg string, args ...any) {
+	r.l.Info(msg, append([]any{"request_id", r.id.String()}, args...)...)
+}
+
+func (r reqLog) Warn(msg string, args ...any) {
+	r.l.Warn(msg, append([]any{"request_id", r.id.String()}, args...)...)
 }

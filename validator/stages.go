@@ -25,8 +25,7 @@ func NewRequest(policy *Policy[RequestChecker], forward, reject Sender, met *Met
 // re-serialised by the policy, what fails goes back to its frontend.
 // Rejected requests never reach bus 2.
 func (v *Request) Handle(ctx context.Context, m *cordon.Message, _ int) error {
-	log := v.log.With("request_id", m.ID.String())
-	if JudgeRequest(v.policy.Load(), m, v.met, log) {
+	if JudgeRequest(v.policy.Load(), m, v.met, v.log) {
 		return v.forward.Send(ctx, m)
 	}
 	m.Request.Header = nil
@@ -49,6 +48,6 @@ func NewResponse(policy *Policy[ResponseChecker], forward Sender, met *Metrics, 
 // Handle judges one answer from bus 3 and forwards it, or the generic error
 // it became, to bus 4.
 func (v *Response) Handle(ctx context.Context, m *cordon.Message, _ int) error {
-	JudgeResponse(v.policy.Load(), m, v.met, v.log.With("request_id", m.ID.String()))
+	JudgeResponse(v.policy.Load(), m, v.met, v.log)
 	return v.forward.Send(ctx, m)
 }

@@ -88,7 +88,7 @@ func JudgeRequest(c RequestChecker, m *cordon.Message, met *Metrics, log *slog.L
 	m.Verdict.PolicyVersion = c.Version()
 	m.Verdict.Findings = append(m.Verdict.Findings, findings...)
 	met.record(cordon.StageRequestValidator, err == nil, findings)
-	logFindings(log, findings)
+	logFindings(log, m.ID, findings)
 	if err == nil {
 		return true
 	}
@@ -113,7 +113,7 @@ func JudgeResponse(c ResponseChecker, m *cordon.Message, met *Metrics, log *slog
 	}
 	m.Verdict.Findings = append(m.Verdict.Findings, findings...)
 	met.record(cordon.StageResponseValidator, err == nil, findings)
-	logFindings(log, findings)
+	logFindings(log, m.ID, findings)
 	if err == nil {
 		return true
 	}
@@ -137,9 +137,9 @@ func outcome(err error) cordon.Outcome {
 	return cordon.Outcome{Kind: cordon.KindInternal, Rule: "validator.internal"}
 }
 
-func logFindings(log *slog.Logger, fs []cordon.Finding) {
+func logFindings(log *slog.Logger, id cordon.RequestID, fs []cordon.Finding) {
 	for _, f := range fs {
-		log.Info("finding", "stage", f.Stage.String(), "rule", f.Rule, "action", f.Action.String(),
+		log.Info("finding", "request_id", id.String(), "stage", f.Stage.String(), "rule", f.Rule, "action", f.Action.String(),
 			"pointer", f.Pointer, "detail", f.Detail)
 	}
 }

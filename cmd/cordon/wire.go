@@ -422,12 +422,11 @@ func (w *wiring) buildBackend(ctx context.Context) (*component, error) {
 		respPol := validator.NewPolicy[validator.ResponseChecker](pol)
 		w.onReload(func(p *policy.Policy) { reqPol.Store(p); respPol.Store(p) })
 		handle = func(ctx context.Context, m *cordon.Message, attempt int) error {
-			mlog := log.With("request_id", m.ID.String())
-			if validator.JudgeRequest(reqPol.Load(), m, w.valMet, mlog) {
+			if validator.JudgeRequest(reqPol.Load(), m, w.valMet, log) {
 				if err := be.Call(ctx, m, attempt); err != nil {
 					return err
 				}
-				validator.JudgeResponse(respPol.Load(), m, w.valMet, mlog)
+				validator.JudgeResponse(respPol.Load(), m, w.valMet, log)
 			}
 			return pub.Send(ctx, m)
 		}
