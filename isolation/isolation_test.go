@@ -1,0 +1,11 @@
+package isolation_test
+
+import "testing"
+
+// TestIsolation builds the full-isolation deployment — four NATS servers,
+// four roles, the audit shippers, PostgreSQL, the upstream, a client and
+// the provisioning host, each a separate process on a host of its own —
+// and tries to break its isolation.
+func TestIsolation(t *testing.T) {
+	startDeployment(t, "full")
+}
