@@ -7,5 +7,6 @@ import "testing"
 // the provisioning host, each a separate process on a host of its own —
 // and tries to break its isolation.
 func TestIsolation(t *testing.T) {
-	startDeployment(t, "full")
+	d := startDeployment(t, "full")
+	t.Run("Reachability", d.reachability)
 }
