@@ -9,4 +9,6 @@ import "testing"
 func TestIsolation(t *testing.T) {
 	d := startDeployment(t, "full")
 	t.Run("Reachability", d.reachability)
+	t.Run("CredentialMisuse", d.credentialMisuse)
+	t.Run("TrafficFlows", d.trafficFlows)
 }
