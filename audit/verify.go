@@ -36,10 +36,10 @@ type VerifyOptions struct {
 // Problem is one thing verify found wrong. Seq names the first bad record
 // when one can be named.
 type Problem struct {
-	Bus    cordon.Bus
-	Seq    uint64
-	Kind   string
-	Detail string
+	Bus    cordon.Bus `json:"bus"`
+	Seq    uint64     `json:"seq,omitempty"`
+	Kind   string     `json:"kind"`
+	Detail string     `json:"detail"`
 }
 
 func (p Problem) String() string {
