@@ -164,6 +164,11 @@ func (b *Backend) Call(ctx context.Context, m *cordon.Message, attempt int) erro
 		return nil
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode < 100 || resp.StatusCode > 599 {
+		log.Warn("upstream answered a status outside HTTP's range", "status", resp.StatusCode)
+		b.toOutcome(m, cordon.Outcome{Kind: cordon.KindUpstream, Rule: "upstream.bad-status"})
+		return nil
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, b.cfg.MaxResponseBytes+1))
 	switch {
 	case err != nil:

@@ -44,6 +44,9 @@ var (
 // Seal encodes m, signs it with s and appends the wire form to dst. The
 // producer field is set to the signer's stage.
 func Seal(dst []byte, m *cordon.Message, s *Signer) ([]byte, error) {
+	if err := sealable(m); err != nil {
+		return dst, err
+	}
 	start := len(dst)
 	dst = append(dst, magic0, magic1, magic2, Version, algEd25519)
 	dst = append(dst, s.id[:]...)
@@ -58,6 +61,39 @@ func Seal(dst []byte, m *cordon.Message, s *Signer) ([]byte, error) {
 	}
 	copy(dst[sigAt:], sig)
 	return dst, nil
+}
+
+// sealable refuses what every consumer's Open would refuse, so a producer
+// learns at once (and answers its client) instead of publishing a message
+// that is silently dropped downstream.
+func sealable(m *cordon.Message) error {
+	if m.Response != nil && (m.Response.Status < 100 || m.Response.Status > 999) {
+		return fmt.Errorf("envelope: status %d out of range", m.Response.Status)
+	}
+	if y := m.Deadline.Year(); !m.Deadline.IsZero() && (y < 1900 || y > 2200) {
+		return fmt.Errorf("envelope: deadline %v out of range", m.Deadline)
+	}
+	if len(m.Verdict.Findings) > maxFindings {
+		return fmt.Errorf("envelope: %d findings, over the cap of %d", len(m.Verdict.Findings), maxFindings)
+	}
+	for _, h := range []http.Header{m.Request.Header, responseHeader(m)} {
+		if len(h) > maxHeaderFields {
+			return fmt.Errorf("envelope: %d header fields, over the cap of %d", len(h), maxHeaderFields)
+		}
+		for _, vs := range h {
+			if len(vs) > maxHeaderValues {
+				return fmt.Errorf("envelope: %d header values, over the cap of %d", len(vs), maxHeaderValues)
+			}
+		}
+	}
+	return nil
+}
+
+func responseHeader(m *cordon.Message) http.Header {
+	if m.Response == nil {
+		return nil
+	}
+	return m.Response.Header
 }
 
 // Info is what the fixed prefix of a wire message says, before anything is
@@ -161,7 +197,11 @@ func appendHeader(b []byte, h http.Header) []byte {
 func appendPayload(b []byte, m *cordon.Message) []byte {
 	b = append(b, byte(m.Producer))
 	b = append(b, m.ID[:]...)
-	b = binary.BigEndian.AppendUint64(b, uint64(m.Deadline.UnixNano()))
+	var deadline int64 // the zero time encodes as 0 and reads back as already expired
+	if !m.Deadline.IsZero() {
+		deadline = m.Deadline.UnixNano()
+	}
+	b = binary.BigEndian.AppendUint64(b, uint64(deadline))
 	b = appendString(b, m.ReplyTo)
 	b = appendString(b, m.Trace.Parent)
 	b = appendString(b, m.Trace.State)

@@ -105,7 +105,9 @@ func decodePayload(p []byte) (*cordon.Message, error) {
 	m.Producer = cordon.Stage(r.byte1("producer"))
 	copy(m.ID[:], r.fixed(16, "id"))
 	if d := r.fixed(8, "deadline"); d != nil {
-		m.Deadline = time.Unix(0, int64(binary.BigEndian.Uint64(d)))
+		if ns := int64(binary.BigEndian.Uint64(d)); ns != 0 {
+			m.Deadline = time.Unix(0, ns)
+		}
 	}
 	m.ReplyTo = r.str("reply")
 	m.Trace.Parent = r.str("traceparent")
@@ -139,7 +141,7 @@ func decodePayload(p []byte) (*cordon.Message, error) {
 
 	m.Verdict.PolicyVersion = r.str("policy version")
 	if n := r.count(maxFindings, "findings"); n > 0 {
-		m.Verdict.Findings = make([]cordon.Finding, 0, min(n, len(r.b)))
+		m.Verdict.Findings = make([]cordon.Finding, 0, min(n, len(r.b)/5)) // a finding takes at least 5 bytes
 		for range n {
 			var f cordon.Finding
 			f.Stage = cordon.Stage(r.byte1("finding"))
