@@ -126,3 +126,21 @@ func TestByteSize(t *testing.T) {
 		}
 	}
 }
+
+func TestValidationDocExampleParses(t *testing.T) {
+	doc, err := os.ReadFile("../docs/validation.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("no yaml example in docs/validation.md")
+	}
+	cfg, err := deployment.Parse(m[1], noenv)
+	if err != nil {
+		t.Fatalf("the documented policy example does not parse:\n%v", err)
+	}
+	if cfg.APIs[0].Policy.Auth.Schemes["bearerAuth"].Issuer != "https://login.example" {
+		t.Fatalf("decoded wrong: %+v", cfg.APIs[0].Policy)
+	}
+}
