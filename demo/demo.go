@@ -1,7 +1,7 @@
 // Package demo is the small API that `cordon dev` serves when no upstream
 // is given, with its OpenAPI document, so the first run needs nothing else.
-// Some of its answers misbehave on purpose (an undeclared field holding a
-// card number, a stack trace on /accounts/crash) to show what the response
+// Some of its answers misbehave on purpose (a card number in a declared
+// field, an undeclared field, a stack trace) to show what the response
 // validator stops.
 //
 // It imports the standard library only.
@@ -48,10 +48,14 @@ func Handler() http.Handler {
 			w.WriteHeader(http.StatusInternalServerError)
 			fmt.Fprint(w, "<pre>java.lang.NullPointerException\n\tat com.bank.Accounts.get(Accounts.java:42)</pre>")
 		case "leaky":
-			// An undeclared field carrying a card number.
+			// A card number leaking through a declared field.
 			w.Header().Set("Server", "demo/1.0")
-			writeJSON(w, http.StatusOK, map[string]any{"id": id, "owner": "Leaky Test", "balance": 1,
-				"currency": "EUR", "card": "4111 1111 1111 1111"})
+			writeJSON(w, http.StatusOK, map[string]any{"id": id, "owner": "card 4111 1111 1111 1111",
+				"balance": 1, "currency": "EUR"})
+		case "extra":
+			// An undeclared field (excessive data exposure).
+			writeJSON(w, http.StatusOK, map[string]any{"id": id, "owner": "Extra Test", "balance": 1,
+				"currency": "EUR", "password_hash": "$2y$10$abcdefghijklmnopqrstuv"})
 		default:
 			for _, a := range accounts {
 				if a.ID == id {

@@ -343,7 +343,8 @@ func printBanner(w io.Writer, g *devGateway) {
 		fmt.Fprintf(&b, "  curl -i %s/accounts/acc-1\n", g.Public)
 		fmt.Fprintf(&b, "  curl -i -X POST %s/payments -H 'Content-Type: application/json' \\\n       -d '{\"from\":\"acc-1\",\"to\":\"acc-2\",\"amount\":10,\"currency\":\"EUR\"}'\n", g.Public)
 		fmt.Fprintf(&b, "  curl -i '%s/accounts?debug=true'     # undeclared parameter: 400\n", g.Public)
-		fmt.Fprintf(&b, "  curl -i %s/accounts/leaky            # card number in an undeclared field: removed\n", g.Public)
+		fmt.Fprintf(&b, "  curl -i %s/accounts/leaky            # card number in a declared field: redacted\n", g.Public)
+		fmt.Fprintf(&b, "  curl -i %s/accounts/extra            # undeclared field: 502\n", g.Public)
 		fmt.Fprintf(&b, "  curl -i %s/accounts/crash            # upstream stack trace: 502\n\n", g.Public)
 	}
 	_, _ = io.WriteString(w, b.String())
