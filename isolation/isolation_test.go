@@ -10,5 +10,6 @@ func TestIsolation(t *testing.T) {
 	d := startDeployment(t, "full")
 	t.Run("Reachability", d.reachability)
 	t.Run("CredentialMisuse", d.credentialMisuse)
+	t.Run("Permissions", d.permissions)
 	t.Run("TrafficFlows", d.trafficFlows)
 }
