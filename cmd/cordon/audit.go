@@ -1,20 +1,19 @@
-//go:build cordon_audit_cli
-
-// The build constraint above goes once runAudit is removed from
-// zz_pending.go (two definitions would not compile).
-
 package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/cordon-gateway/cordon"
 	"github.com/cordon-gateway/cordon/audit"
 	"github.com/cordon-gateway/cordon/audit/auditcli"
+	"github.com/cordon-gateway/cordon/deployment"
+	"github.com/cordon-gateway/cordon/envelope"
 	"github.com/cordon-gateway/cordon/postgres"
 	"github.com/cordon-gateway/cordon/sqlite"
 )
@@ -22,14 +21,83 @@ import (
 // runAudit is `cordon audit …` (args after "audit"). The commands live in
 // package auditcli; this file only chooses and opens the store.
 func runAudit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	err := auditcli.Run(ctx, args, auditcli.Env{
+	env := auditcli.Env{
 		Getenv: getenv, Stdout: stdout, Stderr: stderr,
 		Open: openAuditStore, Migrate: migrateAuditStore,
-	})
+	}
+	args, cfgPath := takeConfigFlag(args)
+	switch {
+	case cfgPath != "":
+		// The deployment configuration supplies the store, the data
+		// directory and the producer keys; flags still override them.
+		cfg, err := deployment.Load(cfgPath, getenv)
+		if err != nil {
+			return err
+		}
+		env.Config, env.DataDir, env.Trust = cfg.Audit, cfg.DataDir, trustMap(cfg)
+	default:
+		// `cordon dev` keeps its signing keys under <data>/keys: an audit of
+		// a dev data directory checks the envelope signatures with them.
+		env.Trust = devTrust(dataFlag(args))
+	}
+	err := auditcli.Run(ctx, args, env)
 	if ue, ok := err.(auditcli.UsageError); ok {
 		return usageError{ue.Msg}
 	}
 	return err
+}
+
+// takeConfigFlag removes --config FILE (or --config=FILE) from args.
+func takeConfigFlag(args []string) ([]string, string) {
+	out := make([]string, 0, len(args))
+	path := ""
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case (a == "--config" || a == "-config") && i+1 < len(args):
+			path = args[i+1]
+			i++
+		case strings.HasPrefix(a, "--config="), strings.HasPrefix(a, "-config="):
+			path = a[strings.IndexByte(a, '=')+1:]
+		default:
+			out = append(out, a)
+		}
+	}
+	return out, path
+}
+
+// dataFlag finds --data in args (default ./cordon-data, as auditcli's).
+func dataFlag(args []string) string {
+	for i, a := range args {
+		if (a == "--data" || a == "-data") && i+1 < len(args) {
+			return args[i+1]
+		}
+		if strings.HasPrefix(a, "--data=") || strings.HasPrefix(a, "-data=") {
+			return a[strings.IndexByte(a, '=')+1:]
+		}
+	}
+	return "./cordon-data"
+}
+
+// devTrust reads the public keys of the stage keys `cordon dev` keeps in
+// <dataDir>/keys; nil when there are none.
+func devTrust(dataDir string) map[string][]string {
+	trust := map[string][]string{}
+	for _, s := range cordon.Stages {
+		pem, err := os.ReadFile(filepath.Join(dataDir, "keys", s.String()+".key"))
+		if err != nil {
+			continue
+		}
+		priv, err := envelope.ParsePrivateKey(pem)
+		if err != nil {
+			continue
+		}
+		trust[s.String()] = []string{envelope.EncodePublicKey(priv.Public().(ed25519.PublicKey))}
+	}
+	if len(trust) == 0 {
+		return nil
+	}
+	return trust
 }
 
 // embeddedAuditFile is the embedded store's file under the data directory.

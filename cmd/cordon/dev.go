@@ -103,6 +103,9 @@ func devConfig(o devOptions, getenv func(string) string) (*deployment.Config, er
 	if useFlag("mode") {
 		cfg.Mode = deployment.Mode(o.mode)
 	}
+	if o.auditDSN != "" {
+		cfg.Audit.DSN = o.auditDSN
+	}
 	if o.upstream != "" {
 		cfg.APIs = []deployment.API{{Name: "api", BasePath: "/", Spec: o.spec, Upstream: o.upstream}}
 	}
@@ -191,7 +194,7 @@ func dev(ctx context.Context, o devOptions, getenv func(string) string, stdout, 
 	}
 	inProcess := func(b cordon.Bus) []nats.Option { return []nats.Option{g.Servers[b].InProcess()} }
 
-	if err := provisionAll(ctx, cfg, false, log, func(b cordon.Bus) bus.ConnConfig {
+	if err := provisionAll(ctx, cfg, true, log, func(b cordon.Bus) bus.ConnConfig {
 		return bus.ConnConfig{Name: "admin@" + b.String(), Extra: inProcess(b)}
 	}); err != nil {
 		return err
@@ -224,8 +227,14 @@ func dev(ctx context.Context, o devOptions, getenv func(string) string, stdout, 
 		stages = append(stages, c)
 	}
 
+	shippers, err := w.buildAuditShippers(ctx, cfg.BusesUsed(), true)
+	if err != nil {
+		return err
+	}
+	defer shippers.Close()
+
 	adm := admin.New(w.reg, log.With("role", "admin"))
-	for _, c := range append([]*component{fe}, stages...) {
+	for _, c := range append([]*component{fe, shippers}, stages...) {
 		for _, ch := range c.checks {
 			adm.AddCheck(admin.Check{Name: c.name + "/" + ch.Name, Func: ch.Func})
 		}
@@ -243,7 +252,11 @@ func dev(ctx context.Context, o devOptions, getenv func(string) string, stdout, 
 
 	// Shut down in reverse order of intake: readiness off and the public
 	// listener drained first, then the stages stop pulling and finish
-	// what they hold.
+	// what they hold, then the audit shippers flush what the buses hold.
+	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAudit()
+	auditDone := make(chan error, 1)
+	go func() { auditDone <- shippers.run(auditCtx) }()
 	stageCtx, stopStages := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopStages()
 	eg, egctx := errgroup.WithContext(stageCtx)
@@ -267,6 +280,10 @@ func dev(ctx context.Context, o devOptions, getenv func(string) string, stdout, 
 	stopStages()
 	if werr := eg.Wait(); werr != nil && err == nil {
 		err = werr
+	}
+	stopAudit()
+	if aerr := <-auditDone; aerr != nil && err == nil {
+		err = aerr
 	}
 	log.Info("cordon dev stopped")
 	return err
@@ -337,7 +354,12 @@ func printBanner(w io.Writer, g *devGateway) {
 	for _, bus := range g.Config.BusesUsed() {
 		fmt.Fprintf(&b, "  bus %d     %-10s %s\n", bus, bus.String(), g.Buses[bus])
 	}
-	fmt.Fprintf(&b, "  data      %s   (NATS stores, signing keys, audit)\n\n", g.DataDir)
+	fmt.Fprintf(&b, "  data      %s   (NATS stores, signing keys, audit)\n", g.DataDir)
+	store := "embedded, " + filepath.Join(g.DataDir, "audit.db")
+	if dsn := g.Config.Audit.DSN; dsn != "" {
+		store = "PostgreSQL"
+	}
+	fmt.Fprintf(&b, "  audit     %s   (cordon audit verify|trace|tail --data %s)\n\n", store, g.DataDir)
 	if g.Demo {
 		fmt.Fprintf(&b, "Try:\n")
 		fmt.Fprintf(&b, "  curl -i %s/accounts/acc-1\n", g.Public)

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/cordon-gateway/cordon"
+	"github.com/cordon-gateway/cordon/audit"
+	"github.com/cordon-gateway/cordon/bus"
+	"github.com/cordon-gateway/cordon/deployment"
+	"golang.org/x/sync/errgroup"
+)
+
+// trustMap is the deployment's trust section keyed by stage name, as the
+// audit reads it.
+func trustMap(cfg *deployment.Config) map[string][]string {
+	m := map[string][]string{}
+	for _, s := range cordon.Stages {
+		if keys := cfg.Trust.Get(s); len(keys) > 0 {
+			m[s.String()] = keys
+		}
+	}
+	return m
+}
+
+// buildAuditShippers wires one shipper per bus in buses, all writing to one
+// store. Each reads its bus through the durable, read-only "audit"
+// consumer and acks only after the database commit; the request path never
+// waits for it. createKey generates a missing audit key (dev only).
+func (w *wiring) buildAuditShippers(ctx context.Context, buses []cordon.Bus, createKey bool) (*component, error) {
+	c := &component{name: "audit"}
+	fail := func(err error) (*component, error) { c.Close(); return nil, err }
+	cfg := w.cfg
+	priv, err := audit.LoadKey(cfg.Audit.KeyPath(cfg.DataDir), createKey)
+	if err != nil {
+		return fail(err)
+	}
+	keys, err := audit.ParseTrust(trustMap(cfg))
+	if err != nil {
+		return fail(err)
+	}
+	store, err := openAuditStore(ctx, cfg.Audit.DSN, cfg.DataDir)
+	if err != nil {
+		return fail(err)
+	}
+	c.close = append(c.close, func() { _ = store.Close() })
+	var shippers []*audit.Shipper
+	for _, b := range buses {
+		bc, err := w.connect(ctx, c, "audit", b, cfg.Components.Audit.NKeyFile)
+		if err != nil {
+			return fail(err)
+		}
+		tap, err := bus.NewTap(ctx, bc.js, w.subj, b)
+		if err != nil {
+			return fail(err)
+		}
+		c.checks = append(c.checks, consumerCheck(bc, w.subj.Stream(b), bus.ConsumerAudit))
+		sh, err := audit.NewShipperFromConfig(cfg.Audit, cfg.DataDir, tap, store, priv, keys,
+			w.log.With("role", "audit", "bus", b.String()))
+		if err != nil {
+			return fail(err)
+		}
+		shippers = append(shippers, sh)
+	}
+	c.run = func(ctx context.Context) error {
+		eg, egctx := errgroup.WithContext(ctx)
+		for _, sh := range shippers {
+			eg.Go(func() error { return sh.Run(egctx) })
+		}
+		return eg.Wait()
+	}
+	return c, nil
+}
+
+// runAuditShipper is `cordon run audit --bus N|all --config FILE`: one
+// shipper per bus in the full deployment (so no process touches all four
+// networks), or one process for every bus in simplified ones.
+func runAuditShipper(ctx context.Context, args []string, getenv func(string) string, _, stderr io.Writer) error {
+	fs := newFlagSet("run audit", stderr)
+	config := fs.String("config", "cordon.yaml", "deployment configuration")
+	which := fs.String("bus", "all", `bus to record: 1-4, a bus name, or "all" (every bus of the mode)`)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := deployment.Load(*config, getenv)
+	if err != nil {
+		return err
+	}
+	buses := cfg.BusesUsed()
+	if *which != "all" {
+		b, err := cordon.ParseBus(*which)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		found := false
+		for _, u := range buses {
+			found = found || u == b
+		}
+		if !found {
+			return fmt.Errorf("mode %s does not use bus %s", cfg.Mode, b)
+		}
+		buses = []cordon.Bus{b}
+	}
+	names := make([]string, len(buses))
+	for i, b := range buses {
+		names[i] = b.String()
+	}
+	log := newLogger(stderr, slog.LevelInfo).With("role", "audit", "buses", strings.Join(names, ","))
+	w, err := newWiring(cfg, log, getenv)
+	if err != nil {
+		return err
+	}
+	c, err := w.buildAuditShippers(ctx, buses, false)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return serveComponent(ctx, w, c, cfg.Components.Audit.Admin, log)
+}
