@@ -37,7 +37,7 @@ fuzz:
 
 # A short fuzz pass over the parsers of attacker bytes, for CI.
 fuzz-short:
-	$(MAKE) fuzz FUZZTIME=3s PKGS="./envelope ./jsonstrict ./dlp ./policy"
+	$(MAKE) fuzz FUZZTIME=3s PKGS="./envelope ./jsonstrict ./dlp ./policy ./frontend ./deployment"
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
