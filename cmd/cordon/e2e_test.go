@@ -334,3 +334,20 @@ func freePort(t testing.TB) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// TestDevBusDownAnswers503 stops bus 1 under a running gateway: requests
+// are refused at once with 503 and Retry-After, and readiness goes off.
+func TestDevBusDownAnswers503(t *testing.T) {
+	g := startDev(t, newUpstream(), 5*time.Second, "full")
+	resp, _ := do(t, "GET", g.Public+"/items/abc", "", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("before: %d", resp.StatusCode)
+	}
+	g.Servers[cordon.BusDirtyReq].Shutdown()
+	resp, body := do(t, "GET", g.Public+"/items/abc", "", nil)
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("with bus 1 down: %d %s (Retry-After %q), want 503 with Retry-After", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+	}
+	testkit.Eventually(t, 10*time.Second, func() bool { code, _ := get(t, g.Admin+"/readyz"); return code == 503 },
+		"readiness stayed on with a bus down")
+}
