@@ -206,6 +206,9 @@ func dev(ctx context.Context, o devOptions, getenv func(string) string, stdout, 
 	}
 	w.connOpts = inProcess
 	w.signers = signers
+	if o.config != "" && o.upstream == "" {
+		w.cfgPath = o.config
+	}
 
 	fe, pubAddr, err := w.buildFrontend(ctx)
 	if err != nil {

@@ -75,6 +75,17 @@ func (u *upstream) callsOf(id string) int {
 // startDev runs `cordon dev` in-process against up and returns it running.
 func startDev(t testing.TB, up http.Handler, timeout time.Duration, mode string) *devGateway {
 	t.Helper()
+	return startDevWith(t, up, timeout, mode, "testdata/items.yaml")
+}
+
+// startDevSpec is startDev with another API document.
+func startDevSpec(t testing.TB, up http.Handler, spec string) *devGateway {
+	t.Helper()
+	return startDevWith(t, up, 5*time.Second, "full", spec)
+}
+
+func startDevWith(t testing.TB, up http.Handler, timeout time.Duration, mode, spec string) *devGateway {
+	t.Helper()
 	upSrv := httptest.NewServer(up)
 	t.Cleanup(upSrv.Close)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -83,7 +94,7 @@ func startDev(t testing.TB, up http.Handler, timeout time.Duration, mode string)
 	var exited error
 	finished := false
 	o := devOptions{listen: "127.0.0.1:0", admin: "127.0.0.1:0", upstream: upSrv.URL,
-		spec: "testdata/items.yaml", data: t.TempDir(), timeout: timeout, mode: mode,
+		spec: spec, data: t.TempDir(), timeout: timeout, mode: mode,
 		ready: func(g *devGateway) { ready <- g }}
 	go func() { done <- dev(ctx, o, func(string) string { return "" }, io.Discard, io.Discard) }()
 	t.Cleanup(func() {

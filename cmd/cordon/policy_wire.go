@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
+	"github.com/cordon-gateway/cordon/deployment"
 	"github.com/cordon-gateway/cordon/policy"
 )
 
@@ -25,8 +28,22 @@ func (w *wiring) compilePolicy() (*policy.Policy, error) {
 }
 
 func compileFromConfig(w *wiring) (*policy.Policy, error) {
+	apis := w.cfg.APIs
+	if w.cfgPath != "" {
+		// A reload takes the APIs and their policy settings from the file
+		// as it is now; everything else of the running process stays.
+		cfg, err := deployment.Load(w.cfgPath, w.getenv)
+		if err != nil {
+			return nil, err
+		}
+		apis = cfg.APIs
+	}
+	return compileAPIs(apis)
+}
+
+func compileAPIs(list []deployment.API) (*policy.Policy, error) {
 	var apis []policy.API
-	for _, a := range w.cfg.APIs {
+	for _, a := range list {
 		spec, err := os.ReadFile(a.Spec)
 		if err != nil {
 			return nil, fmt.Errorf("apis %s: %w", a.Name, err)
@@ -55,7 +72,9 @@ func (w *wiring) reload() error {
 	return nil
 }
 
-// reloadOnHUP reloads the policy on SIGHUP until ctx is cancelled.
+// reloadOnHUP reloads the policy on SIGHUP, and when the configuration
+// file or an API document changes (checked every reloadPoll), until ctx is
+// cancelled.
 func (w *wiring) reloadOnHUP(ctx context.Context) error {
 	if len(w.reloaders) == 0 {
 		return nil
@@ -63,12 +82,43 @@ func (w *wiring) reloadOnHUP(ctx context.Context) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	tick := time.NewTicker(reloadPoll)
+	defer tick.Stop()
+	seen := w.watchedStamp()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-hup:
 			_ = w.reload()
+			seen = w.watchedStamp()
+		case <-tick.C:
+			if now := w.watchedStamp(); now != seen {
+				seen = now
+				_ = w.reload()
+			}
 		}
 	}
+}
+
+// reloadPoll is how often the policy's files are checked for changes.
+var reloadPoll = 2 * time.Second
+
+// watchedStamp summarises the modification times and sizes of the
+// configuration file and every API document.
+func (w *wiring) watchedStamp() string {
+	files := []string{w.cfgPath}
+	for _, a := range w.cfg.APIs {
+		files = append(files, a.Spec)
+	}
+	var b strings.Builder
+	for _, f := range files {
+		if f == "" {
+			continue
+		}
+		if fi, err := os.Stat(f); err == nil {
+			fmt.Fprintf(&b, "%s:%d:%d;", f, fi.ModTime().UnixNano(), fi.Size())
+		}
+	}
+	return b.String()
 }

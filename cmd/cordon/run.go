@@ -36,6 +36,7 @@ func runRole(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
+	w.cfgPath = *config
 	var c *component
 	var adminAddr string
 	switch role {

@@ -48,6 +48,9 @@ type wiring struct {
 
 	policy    *policy.Policy
 	reloaders []func(*policy.Policy)
+	// cfgPath is the configuration file, re-read on reload ("" in dev
+	// without --config: the API documents are still watched).
+	cfgPath string
 }
 
 func newWiring(cfg *deployment.Config, log *slog.Logger, getenv func(string) string) (*wiring, error) {
