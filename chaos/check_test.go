@@ -208,7 +208,7 @@ func TestChecker(t *testing.T) {
 		{name: "problem names another id", recs: []Record{ok(1, "a"), {Seq: 4, Method: "GET", Start: t0, End: t0, Status: 503, ID: "y", ProblemID: "z", Echo: -1}},
 			want: "problem body names"},
 		{name: "undocumented error under strict", recs: []Record{ok(1, "a"), {Seq: 4, Method: "GET", Start: t0, End: t0, Status: 503, Rule: "deadline", ID: "y", ProblemID: "y", Echo: -1}},
-			cfg: &checkConfig{Deadline: time.Second, Strict: true, Windows: []window{{From: t0, To: t0, Errors: []string{"504 deadline"}}}},
+			cfg:  &checkConfig{Deadline: time.Second, Strict: true, Windows: []window{{From: t0, To: t0, Errors: []string{"504 deadline"}}}},
 			want: "not expected"},
 		{name: "documented error under strict", recs: []Record{ok(1, "a"), {Seq: 4, Method: "GET", Start: t0, End: t0, Status: 504, Rule: "deadline", ID: "y", ProblemID: "y", Echo: -1}},
 			cfg: &checkConfig{Deadline: time.Second, Strict: true, Windows: []window{{From: t0, To: t0, Errors: []string{"504 deadline"}}}}},

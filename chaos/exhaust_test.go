@@ -180,7 +180,7 @@ type attack struct {
 	bombs []string
 
 	loris, bodies, floodN, floodOK atomic.Int64
-	floodLimited, cut             atomic.Int64
+	floodLimited, cut              atomic.Int64
 }
 
 func (a *attack) String() string {
