@@ -131,7 +131,7 @@ func startDeployment(t *testing.T, mode string) *deployment {
 		d.start("nats-"+strconv.Itoa(int(b)), d.natsHost(b), nil, bin, "nats", "--bus", strconv.Itoa(int(b)), "--config", d.cfg)
 	}
 	for _, b := range d.buses() {
-		d.waitPort(d.natsHost(b), d.natsAddr(b))
+		d.waitPort(t, d.natsHost(b), d.natsAddr(b))
 	}
 	args := []string{"provision", "--config", d.cfg}
 	if !d.audit {
@@ -151,9 +151,9 @@ func startDeployment(t *testing.T, mode string) *deployment {
 			d.start("audit-"+strconv.Itoa(int(b)), d.auditHost(b), nil, bin, "run", "audit", "--bus", strconv.Itoa(int(b)), "--config", d.cfg)
 		}
 	}
-	d.waitPort("upstream", net.JoinHostPort(l.addr("upstream", "upstream"), strconv.Itoa(upstreamPort)))
+	d.waitPort(t, "upstream", net.JoinHostPort(l.addr("upstream", "upstream"), strconv.Itoa(upstreamPort)))
 	for _, h := range d.roleHosts() {
-		d.waitReady(h)
+		d.waitReady(t, h)
 	}
 	return d
 }
@@ -228,8 +228,9 @@ func (d *deployment) dbAddr() string {
 	return net.JoinHostPort(d.lab.addr("db", "db"), strconv.Itoa(dbPort))
 }
 
-func (d *deployment) auditDSN() string {
-	return fmt.Sprintf("postgres://postgres@%s/cordon_audit?sslmode=disable", d.dbAddr())
+// dsn is the audit database as PostgreSQL role user.
+func (d *deployment) dsn(user string) string {
+	return fmt.Sprintf("postgres://%s@%s/cordon_audit?sslmode=disable", user, d.dbAddr())
 }
 
 // run runs cordon on the test machine (no network needed) and returns
@@ -307,7 +308,7 @@ func (d *deployment) writeConfig() {
 	}
 	fmt.Fprintf(&b, "apis:\n  - {name: api, spec: %q, upstream: %q}\n", spec,
 		"http://"+net.JoinHostPort(l.addr("upstream", "upstream"), strconv.Itoa(upstreamPort)))
-	fmt.Fprintf(&b, "audit:\n  dsn: %q\n  checkpoint_dir: %q\n  key_file: %q\n", d.auditDSN(),
+	fmt.Fprintf(&b, "audit:\n  dsn: %q\n  checkpoint_dir: %q\n  key_file: %q\n", d.dsn(shipperRole),
 		filepath.Join(d.dir, "checkpoints"), k("audit.key"))
 	if err := os.WriteFile(d.cfg, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
@@ -376,23 +377,33 @@ func (d *deployment) exited() *proc {
 }
 
 // waitFor polls cond (bounded) and fails early when a process died.
-func (d *deployment) waitFor(what string, cond func() bool) {
-	d.t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if p := d.exited(); p != nil {
-			d.t.Fatalf("waiting for %s: %s exited: %v\n%s", what, p.name, p.err, tail(p.log, 30))
-		}
-		if time.Now().After(deadline) {
-			d.t.Fatalf("%s: not after %s", what, waitLimit)
-		}
-		time.Sleep(20 * time.Millisecond)
+func (d *deployment) waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	if !d.poll(t, what, cond) {
+		t.Fatalf("%s: not after %s", what, waitLimit)
 	}
 }
 
-func (d *deployment) waitPort(hostName, addr string) {
-	d.t.Helper()
-	d.waitFor(addr+" listening on "+hostName, func() bool { return d.lab.probe(hostName, addr) == "ok" })
+// poll is waitFor that reports a timeout instead of failing, so that the
+// caller can say what it saw last.
+func (d *deployment) poll(t testing.TB, what string, cond func() bool) bool {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if p := d.exited(); p != nil {
+			t.Fatalf("waiting for %s: %s exited: %v\n%s", what, p.name, p.err, tail(p.log, 30))
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
+func (d *deployment) waitPort(t testing.TB, hostName, addr string) {
+	t.Helper()
+	d.waitFor(t, addr+" listening on "+hostName, func() bool { return d.lab.probe(hostName, addr) == "ok" })
 }
 
 // httpClient makes requests from host.
@@ -405,10 +416,10 @@ func (d *deployment) adminURL(path string) string {
 }
 
 // waitReady waits until host's role answers /readyz on its own loopback.
-func (d *deployment) waitReady(hostName string) {
-	d.t.Helper()
+func (d *deployment) waitReady(t testing.TB, hostName string) {
+	t.Helper()
 	c := d.httpClient(hostName)
-	d.waitFor(hostName+" ready", func() bool {
+	d.waitFor(t, hostName+" ready", func() bool {
 		resp, err := c.Get(d.adminURL("/readyz"))
 		if err != nil {
 			return false
@@ -420,11 +431,11 @@ func (d *deployment) waitReady(hostName string) {
 
 // metric sums every series of name whose labels contain all of labels
 // (each `key="value"`), as host's role reports it on its admin listener.
-func (d *deployment) metric(hostName, name string, labels ...string) float64 {
-	d.t.Helper()
+func (d *deployment) metric(t testing.TB, hostName, name string, labels ...string) float64 {
+	t.Helper()
 	resp, err := d.httpClient(hostName).Get(d.adminURL("/metrics"))
 	if err != nil {
-		d.t.Fatalf("metrics of %s: %v", hostName, err)
+		t.Fatalf("metrics of %s: %v", hostName, err)
 	}
 	defer resp.Body.Close()
 	var sum float64
@@ -452,11 +463,11 @@ func (d *deployment) metric(hostName, name string, labels ...string) float64 {
 
 // upstreamCalls counts, per X-Request-Id, the requests that reached the
 // upstream.
-func (d *deployment) upstreamCalls() map[string]int {
-	d.t.Helper()
+func (d *deployment) upstreamCalls(t testing.TB) map[string]int {
+	t.Helper()
 	data, err := os.ReadFile(d.upLog)
 	if err != nil && !os.IsNotExist(err) {
-		d.t.Fatal(err)
+		t.Fatal(err)
 	}
 	calls := map[string]int{}
 	for line := range strings.Lines(string(data)) {
@@ -468,22 +479,22 @@ func (d *deployment) upstreamCalls() map[string]int {
 }
 
 // request sends one request from the client host.
-func (d *deployment) request(method, path, body string, hdr map[string]string) (*http.Response, string) {
-	d.t.Helper()
+func (d *deployment) request(t testing.TB, method, path, body string, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
 	var r io.Reader
 	if body != "" {
 		r = strings.NewReader(body)
 	}
 	req, err := http.NewRequest(method, d.publicURL()+path, r)
 	if err != nil {
-		d.t.Fatal(err)
+		t.Fatal(err)
 	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
 	resp, err := d.httpClient("client").Do(req)
 	if err != nil {
-		d.t.Fatalf("%s %s from the client host: %v", method, path, err)
+		t.Fatalf("%s %s from the client host: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -521,7 +532,11 @@ func (d *deployment) startPostgres() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = fmt.Fprintln(hba, "host all all 10.200.0.0/16 trust")
+	// The audit hosts may log in as the shipper role only (the writer:
+	// insert, nothing else); the db host itself as anyone (migrations, the
+	// auditor's reads). Trust, not passwords: the lab is the test's own.
+	_, err = fmt.Fprintf(hba, "host cordon_audit %s 10.200.%d.0/24 trust\nhost all all %s/32 trust\n",
+		shipperRole, d.lab.netOctet("db"), d.lab.addr("db", "db"))
 	if cerr := hba.Close(); err == nil {
 		err = cerr
 	}
@@ -537,10 +552,32 @@ func (d *deployment) startPostgres() {
 		log, _ := os.ReadFile(filepath.Join(dir, "log"))
 		t.Fatalf("pg_ctl start on the db host: %v\n%s\n%s", err, out, log)
 	}
-	if out, err := exec.Command("setpriv", asPG(filepath.Join(pgBin, "createdb"), "-h", dir, "-p", strconv.Itoa(dbPort),
-		"-U", "postgres", "cordon_audit")...).CombinedOutput(); err != nil {
-		t.Fatalf("createdb: %v\n%s", err, out)
+	for _, c := range [][]string{{"createdb", "cordon_audit"}, {"createuser", shipperRole}, {"createuser", auditorRole}} {
+		if out, err := exec.Command("setpriv", asPG(filepath.Join(pgBin, c[0]), "-h", dir, "-p", strconv.Itoa(dbPort),
+			"-U", "postgres", c[1])...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", c[0], err, out)
+		}
 	}
+	if d.audit {
+		if out, err := d.lab.command("db", d.bin, "audit", "migrate", "--audit-dsn", d.dsn("postgres"),
+			"--grant-writer", shipperRole, "--grant-reader", auditorRole).CombinedOutput(); err != nil {
+			t.Fatalf("cordon audit migrate on the db host: %v\n%s", err, out)
+		}
+	}
+}
+
+// PostgreSQL login roles: the shippers write (insert only), the auditor
+// reads; the audit schema's own roles are granted to them by migrate.
+const (
+	shipperRole = "cordon_shipper"
+	auditorRole = "cordon_auditor"
+)
+
+// auditCLI runs `cordon audit COMMAND` as the auditor, on the db host
+// (flags before arguments).
+func (d *deployment) auditCLI(command string, args ...string) (string, error) {
+	out, err := d.lab.command("db", d.bin, append([]string{"audit", command, "--audit-dsn", d.dsn(auditorRole)}, args...)...).CombinedOutput()
+	return string(out), err
 }
 
 func (d *deployment) dumpLogs() {

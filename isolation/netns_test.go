@@ -155,6 +155,17 @@ func newLab(t *testing.T, nets []netSpec) *lab {
 	return l
 }
 
+// netOctet is the third octet of network net's addresses.
+func (l *lab) netOctet(net string) int {
+	for _, n := range l.nets {
+		if n.name == net {
+			return n.octet
+		}
+	}
+	l.t.Fatalf("lab: no network %q", net)
+	return 0
+}
+
 func (l *lab) switchNS(n netSpec) string { return l.id + "-sw-" + n.name }
 
 func (l *lab) ip(args ...string) {

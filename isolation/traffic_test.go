@@ -1,7 +1,9 @@
 package isolation_test
 
 import (
+	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -10,23 +12,23 @@ import (
 // deployment: a GET and a POST reach the upstream exactly once and come
 // back validated; a request the policy refuses never reaches it.
 func (d *deployment) trafficFlows(t *testing.T) {
-	before := d.upstreamCalls()
-	resp, body := d.request(http.MethodGet, "/items/abc", "", nil)
+	before := d.upstreamCalls(t)
+	resp, body := d.request(t, http.MethodGet, "/items/abc", "", nil)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"widget"`) {
 		t.Fatalf("GET /items/abc: %d %s", resp.StatusCode, body)
 	}
 	getID := resp.Header.Get("X-Request-Id")
-	resp, body = d.request(http.MethodPost, "/items", `{"name":"x"}`, map[string]string{"Content-Type": "application/json"})
+	resp, body = d.request(t, http.MethodPost, "/items", `{"name":"x"}`, map[string]string{"Content-Type": "application/json"})
 	if resp.StatusCode != http.StatusCreated || !strings.Contains(body, `"x"`) {
 		t.Fatalf("POST /items: %d %s", resp.StatusCode, body)
 	}
 	postID := resp.Header.Get("X-Request-Id")
-	resp, body = d.request(http.MethodPost, "/items", `{"name":42}`, map[string]string{"Content-Type": "application/json"})
+	resp, body = d.request(t, http.MethodPost, "/items", `{"name":42}`, map[string]string{"Content-Type": "application/json"})
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("POST /items with a wrong body: %d %s, want 400", resp.StatusCode, body)
 	}
 	rejectedID := resp.Header.Get("X-Request-Id")
-	calls := d.upstreamCalls()
+	calls := d.upstreamCalls(t)
 	for name, id := range map[string]string{"GET": getID, "POST": postID} {
 		if id == "" || calls[id] != 1 {
 			t.Errorf("%s %q reached the upstream %d times, want once", name, id, calls[id])
@@ -38,6 +40,54 @@ func (d *deployment) trafficFlows(t *testing.T) {
 	if n, m := total(calls), total(before); n != m+2 {
 		t.Errorf("upstream saw %d requests, want %d", n-m, 2)
 	}
+	if !d.audit {
+		t.Log("this cordon has no audit shipper yet: the audit trail is not checked")
+		return
+	}
+	// Every message of a completed request is on the trail, one per bus;
+	// a rejected one never left bus 1 (request and rejection).
+	want := map[string][]string{
+		getID:      {"dirty-req", "clean-req", "dirty-resp", "clean-resp"},
+		postID:     {"dirty-req", "clean-req", "dirty-resp", "clean-resp"},
+		rejectedID: {"dirty-req", "dirty-req"},
+	}
+	for id, buses := range want {
+		var got []string
+		var out string
+		if !d.poll(t, "the audit trail of "+id, func() bool {
+			got, out = d.trace(t, id)
+			return len(got) >= len(buses)
+		}) {
+			t.Errorf("audit trail of %s: buses %q after %s, want %q\n%s", id, got, waitLimit, buses, out)
+			continue
+		}
+		slices.Sort(got)
+		slices.Sort(buses)
+		if !slices.Equal(got, buses) {
+			t.Errorf("audit trail of %s: buses %q, want %q\n%s", id, got, buses, out)
+		}
+	}
+}
+
+// trace returns the bus of every audit record of request id, as the
+// auditor reads them with `cordon audit trace --json`.
+func (d *deployment) trace(t *testing.T, id string) ([]string, string) {
+	t.Helper()
+	out, err := d.auditCLI("trace", "--json", id)
+	if err != nil {
+		return nil, out
+	}
+	var recs []struct {
+		Bus string `json:"bus"`
+	}
+	if err := json.Unmarshal([]byte(out), &recs); err != nil {
+		t.Fatalf("cordon audit trace %s --json: %v\n%s", id, err, out)
+	}
+	var buses []string
+	for _, r := range recs {
+		buses = append(buses, r.Bus)
+	}
+	return buses, out
 }
 
 func total(calls map[string]int) int {
