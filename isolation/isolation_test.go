@@ -11,5 +11,6 @@ func TestIsolation(t *testing.T) {
 	t.Run("Reachability", d.reachability)
 	t.Run("CredentialMisuse", d.credentialMisuse)
 	t.Run("Permissions", d.permissions)
+	t.Run("ForgedApprovals", d.forgedApprovals)
 	t.Run("TrafficFlows", d.trafficFlows)
 }
