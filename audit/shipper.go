@@ -137,7 +137,10 @@ func (s *Shipper) Run(ctx context.Context) error {
 			sleep(ctx, time.Second)
 			continue
 		}
-		r.take(recs)
+		if err := r.take(recs); err != nil {
+			s.log.Error("audit shipper stopped", "err", err)
+			return err
+		}
 		for ctx.Err() == nil {
 			batch := r.batch()
 			if len(batch) == 0 {
@@ -190,9 +193,24 @@ type run struct {
 // are left unacked and come back with the redelivery.
 func (r *run) window() uint64 { return uint64(r.cfg.BatchSize) * 16 }
 
-func (r *run) take(recs []cordon.BusRecord) {
+// resetSlack tolerates stream clocks that step back: a redelivered message
+// was stored before the head's last record, give or take this.
+const resetSlack = 5 * time.Minute
+
+// ErrStreamReset means a message's sequence is at or below the log's head
+// but it was stored after the head: the stream was recreated and its
+// sequences started again. Skipping it as a redelivery would lose it, so
+// the shipper stops (the stream then holds the traffic, and the gateway
+// refuses new requests when it is full).
+var ErrStreamReset = errors.New("audit: stream sequence restarted below the log's head")
+
+func (r *run) take(recs []cordon.BusRecord) error {
+	head := r.l.Head()
 	for _, br := range recs {
 		switch {
+		case br.Seq <= head.LastSeq && br.Time.After(head.LastTime.Add(resetSlack)):
+			return fmt.Errorf("%w: %s seq %d was stored at %s, after the head (seq %d at %s)", ErrStreamReset,
+				r.bus, br.Seq, br.Time.UTC().Format(time.RFC3339), head.LastSeq, head.LastTime.Format(time.RFC3339))
 		case br.Seq < r.next:
 			r.stats.redelivered.Add(1)
 			if r.redo == nil || br.Seq > r.redo.Seq {
@@ -204,6 +222,7 @@ func (r *run) take(recs []cordon.BusRecord) {
 			r.pending[br.Seq] = br
 		}
 	}
+	return nil
 }
 
 // batch takes the records that follow the log without a hole. When the next
@@ -211,6 +230,11 @@ func (r *run) take(recs []cordon.BusRecord) {
 // purge): the gap is logged, counted, left for verify to report, and the
 // log moves on.
 func (r *run) batch() []cordon.BusRecord {
+	for seq := range r.pending {
+		if seq < r.next { // stored meanwhile by another writer
+			delete(r.pending, seq)
+		}
+	}
 	var out []cordon.BusRecord
 	for len(out) < r.cfg.BatchSize {
 		br, ok := r.pending[r.next]

@@ -87,9 +87,14 @@ func (m *memSource) Ack(_ context.Context, last cordon.BusRecord) error {
 	if last.Seq > m.ackFloor {
 		m.ackFloor = last.Seq
 	}
-	m.sentAt = time.Time{}
-	if idx := m.index(m.ackFloor); idx > m.delivered {
+	idx := m.index(m.ackFloor)
+	if idx > m.delivered {
 		m.delivered = idx
+	}
+	// Deliveries above the new floor stay unacked: their timer restarts.
+	m.sentAt = time.Time{}
+	if m.delivered > idx {
+		m.sentAt = time.Now()
 	}
 	return nil
 }
@@ -325,9 +330,15 @@ func TestTwoShippersOneLog(t *testing.T) {
 		a.publish(br)
 		b.publish(br)
 	}
-	startShipper(t, f, a, store, nil)
-	startShipper(t, f, b, store, func(c *audit.ShipperConfig) { c.BatchSize = 7 })
-	eventually(t, 20*time.Second, "both caught up", func() bool { return a.acked() == 200 && b.acked() == 200 })
+	_, sa := startShipper(t, f, a, store, nil)
+	_, sb := startShipper(t, f, b, store, func(c *audit.ShipperConfig) { c.BatchSize = 7 })
+	deadline := time.Now().Add(20 * time.Second)
+	for a.acked() != 200 || b.acked() != 200 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not caught up: acked %d and %d; stats %+v and %+v", a.acked(), b.acked(), sa.Stats(), sb.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if n, d := count(t, store, cordon.BusDirtyReq); n != 200 || d != 0 {
 		t.Fatalf("%d records (%d duplicates), want 200", n, d)
 	}
@@ -382,5 +393,29 @@ func TestShipperRefusesForeignHead(t *testing.T) {
 	defer cancel()
 	if err := sh.Run(ctx); err == nil || ctx.Err() != nil {
 		t.Fatalf("shipper extended a head signed by another key (err %v)", err)
+	}
+}
+
+// A stream recreated under the shipper starts its sequences again; those
+// messages are not redeliveries and must not be skipped as such.
+func TestShipperStopsOnStreamReset(t *testing.T) {
+	store := openSQLite(t)
+	f := audittest.NewFixture(t, store, nil)
+	f.Ship(f.Message(cordon.BusDirtyReq, nil), f.Message(cordon.BusDirtyReq, nil))
+	br := f.Message(cordon.BusDirtyReq, nil)
+	br.Seq, br.Time = 1, br.Time.Add(time.Hour)
+	src := &memSource{bus: cordon.BusDirtyReq, ackWait: time.Minute}
+	src.publish(br)
+	sh, err := audit.NewShipper(audit.ShipperConfig{Source: src, Store: store, Capturer: f.Capturer, Signer: f.Signer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := sh.Run(ctx); !errors.Is(err, audit.ErrStreamReset) {
+		t.Fatalf("Run: %v, want ErrStreamReset", err)
+	}
+	if src.acked() != 0 {
+		t.Fatal("acked a message it did not store")
 	}
 }
