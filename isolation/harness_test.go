@@ -106,6 +106,7 @@ type proc struct {
 // in it, ready for traffic.
 func startDeployment(t *testing.T, mode string) *deployment {
 	t.Helper()
+	requireLab(t)
 	nets := fullNets
 	if mode == "single-nats" {
 		nets = singleNATSNets
@@ -146,7 +147,12 @@ func startDeployment(t *testing.T, mode string) *deployment {
 	for _, role := range []string{"frontend", "request-validator", "backend", "response-validator"} {
 		d.start(role, roleHost[role], nil, bin, "run", role, "--config", d.cfg)
 	}
-	if d.audit {
+	switch {
+	case d.audit && d.mode == "single-nats":
+		// One shipper for the one server, recording all four streams.
+		d.start("audit", "audit", nil, bin, "run", "audit", "--bus", "all", "--config", d.cfg)
+	case d.audit:
+		// One shipper per bus, on its own host: none touches two buses.
 		for _, b := range d.buses() {
 			d.start("audit-"+strconv.Itoa(int(b)), d.auditHost(b), nil, bin, "run", "audit", "--bus", strconv.Itoa(int(b)), "--config", d.cfg)
 		}

@@ -14,3 +14,15 @@ func TestIsolation(t *testing.T) {
 	t.Run("ForgedApprovals", d.forgedApprovals)
 	t.Run("TrafficFlows", d.trafficFlows)
 }
+
+// TestIsolationSingleNATS builds the single-NATS deployment: one server
+// carrying all four subject spaces, every component on one shared
+// network, separated only by its credentials — and signatures, which make
+// a forged "clean" message useless even where a credential could place it.
+func TestIsolationSingleNATS(t *testing.T) {
+	d := startDeployment(t, "single-nats")
+	t.Run("Reachability", d.reachability)
+	t.Run("Permissions", d.permissions)
+	t.Run("ForgedApprovals", d.forgedApprovals)
+	t.Run("TrafficFlows", d.trafficFlows)
+}

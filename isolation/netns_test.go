@@ -73,6 +73,9 @@ func netnsAvailable() string {
 func requireLab(t *testing.T) {
 	t.Helper()
 	why := netnsAvailable()
+	if why == "" && testing.Short() && os.Getenv("CI") != "true" {
+		t.Skip("the isolation lab takes ~20s: skipped in -short mode (never in CI)")
+	}
 	if why == "" {
 		return
 	}
