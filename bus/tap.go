@@ -17,8 +17,8 @@ type Tap struct {
 	bus  cordon.Bus
 	cons jetstream.Consumer
 
-	mu   sync.Mutex
-	last jetstream.Msg // last message of the last batch, acked to ack all
+	mu      sync.Mutex
+	pending map[uint64]jetstream.Msg // fetched, not yet acked, by stream sequence
 }
 
 // NewTap binds the audit consumer of bus b.
@@ -27,7 +27,7 @@ func NewTap(ctx context.Context, js jetstream.JetStream, s Subjects, b cordon.Bu
 	if err != nil {
 		return nil, fmt.Errorf("audit tap %s: %w", b, err)
 	}
-	return &Tap{bus: b, cons: cons}, nil
+	return &Tap{bus: b, cons: cons, pending: map[uint64]jetstream.Msg{}}, nil
 }
 
 // Bus is the bus this tap reads.
@@ -40,7 +40,8 @@ func (t *Tap) Fetch(ctx context.Context, max int, wait time.Duration) ([]cordon.
 		return nil, err
 	}
 	var recs []cordon.BusRecord
-	var last jetstream.Msg
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	for msg := range batch.Messages() {
 		md, err := msg.Metadata()
 		if err != nil {
@@ -50,7 +51,7 @@ func (t *Tap) Fetch(ctx context.Context, max int, wait time.Duration) ([]cordon.
 			Bus: t.bus, Seq: md.Sequence.Stream, Subject: msg.Subject(),
 			Time: md.Timestamp, Data: msg.Data(),
 		})
-		last = msg
+		t.pending[md.Sequence.Stream] = msg
 	}
 	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && len(recs) == 0 {
 		if ctx.Err() != nil {
@@ -58,27 +59,28 @@ func (t *Tap) Fetch(ctx context.Context, max int, wait time.Duration) ([]cordon.
 		}
 		return nil, err
 	}
-	t.mu.Lock()
-	t.last = last
-	t.mu.Unlock()
 	return recs, nil
 }
 
-// Ack acknowledges everything up to and including last, waiting for the
-// server's confirmation.
+// Ack acknowledges everything up to and including last (AckPolicy All),
+// waiting for the server's confirmation. last may come from any earlier
+// fetch whose messages are not yet acked.
 func (t *Tap) Ack(ctx context.Context, last cordon.BusRecord) error {
 	t.mu.Lock()
-	msg := t.last
+	msg, ok := t.pending[last.Seq]
 	t.mu.Unlock()
-	if msg == nil {
-		return errors.New("audit tap: nothing fetched to ack")
+	if !ok {
+		return fmt.Errorf("audit tap: seq %d was not fetched or is already acked", last.Seq)
 	}
-	md, err := msg.Metadata()
-	if err != nil {
+	if err := msg.DoubleAck(ctx); err != nil {
 		return err
 	}
-	if md.Sequence.Stream != last.Seq {
-		return fmt.Errorf("audit tap: ack of seq %d, last fetched was %d", last.Seq, md.Sequence.Stream)
+	t.mu.Lock()
+	for seq := range t.pending {
+		if seq <= last.Seq {
+			delete(t.pending, seq)
+		}
 	}
-	return msg.DoubleAck(ctx)
+	t.mu.Unlock()
+	return nil
 }
