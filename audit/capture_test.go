@@ -181,3 +181,21 @@ func BenchmarkEd25519Verify(b *testing.B) {
 		ed25519.Verify(pub, msg, sig)
 	}
 }
+
+func TestCaptureDeferSignatures(t *testing.T) {
+	f := audittest.NewFixture(t, nil, nil)
+	c, err := audit.NewCapturer(audit.CaptureConfig{Default: "full", DeferSignatures: true}, f.Keys, []byte("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Kept verbatim: left for audit verify.
+	if r := c.Record(f.Message(cordon.BusDirtyResp, nil)); r.Sig != trail.SigUnchecked || r.Envelope == nil {
+		t.Fatalf("kept envelope: sig %s, kept %v; want unchecked and kept", r.Sig, r.Envelope != nil)
+	}
+	// Not kept (a credential was masked): nothing could check it later, so
+	// it is verified now.
+	masked := f.Message(cordon.BusDirtyReq, func(m *cordon.Message) { m.Request.Header.Set("Authorization", "Bearer x") })
+	if r := c.Record(masked); r.Sig != trail.SigVerified || r.Envelope != nil {
+		t.Fatalf("masked envelope: sig %s, kept %v; want verified and dropped", r.Sig, r.Envelope != nil)
+	}
+}

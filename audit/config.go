@@ -66,6 +66,13 @@ type CaptureConfig struct {
 	SecretParams  []string `yaml:"secret_params"`
 	// MaxBody is the largest body stored, in bytes. Default 1 MiB.
 	MaxBody int64 `yaml:"max_body"`
+	// DeferSignatures leaves the Ed25519 check of a record whose envelope
+	// is kept verbatim to `cordon audit verify` (the record says
+	// "unchecked"), saving one verification per message on the shipper's
+	// machine. Records whose envelope is not kept (hash capture, masked
+	// credentials) are always verified at ingest, since nothing could
+	// check them later. Default false.
+	DeferSignatures bool `yaml:"defer_signatures"`
 }
 
 // Defaults.
