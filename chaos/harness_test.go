@@ -89,6 +89,7 @@ type env struct {
 	up      *upstream
 	timeout time.Duration
 	logPath string
+	bin     string
 }
 
 // envOptions are the parts of a deployment a test chooses.
@@ -116,9 +117,15 @@ func startEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, up: up, timeout: o.Timeout, logPath: logPath}
+	e := &env{t: t, up: up, timeout: o.Timeout, logPath: logPath, bin: bin}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
+	if strings.HasPrefix(o.AuditDSN, "postgres://") {
+		// The shippers write; the schema is an operator's step.
+		if out, err := exec.CommandContext(ctx, bin, "audit", "migrate", "--audit-dsn", o.AuditDSN).CombinedOutput(); err != nil {
+			t.Fatalf("audit migrate: %v\n%s", err, out)
+		}
+	}
 	d, err := localdeploy.Start(ctx, localdeploy.Options{
 		Binary: bin, Dir: dir, Mode: "full", Spec: spec, Upstream: up.URL(),
 		Timeout: o.Timeout, Workers: o.Workers, AuditDSN: o.AuditDSN,
@@ -136,6 +143,14 @@ func startEnv(t *testing.T, o envOptions) *env {
 			e.dumpLog()
 		}
 		logf.Close()
+		if keep := os.Getenv("CORDON_CHAOS_KEEP"); keep != "" {
+			// Keep the whole log for a post-mortem.
+			name := filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "_")+".log")
+			if b, err := os.ReadFile(logPath); err == nil && os.MkdirAll(keep, 0o755) == nil {
+				_ = os.WriteFile(name, b, 0o644)
+				t.Logf("deployment log kept in %s", name)
+			}
+		}
 	})
 	return e
 }
@@ -183,6 +198,9 @@ var roles = []string{"frontend", "request-validator", "backend", "response-valid
 
 // natsProcs are the bus servers, in bus order.
 var natsProcs = []string{"nats-1", "nats-2", "nats-3", "nats-4"}
+
+// auditProcs are the audit shippers, one per bus (with an audit store).
+var auditProcs = []string{"audit-1", "audit-2", "audit-3", "audit-4"}
 
 // waitAllReady waits until every process with an admin listener answers
 // /readyz (which includes its bus connections).

@@ -2,9 +2,12 @@ package chaos_test
 
 import (
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cordon-gateway/cordon/internal/testkit"
 )
 
 // faultTimeout is the request deadline of the fault tests: short, so that
@@ -45,19 +48,27 @@ func recovered(t *testing.T, name string, recs []Record, since time.Time) {
 // under load and starts it again (a NATS server on its store): every
 // request is answered within its deadline, no POST reaches the upstream
 // twice, no client gets another's answer, and afterwards every request
-// succeeds again.
+// succeeds again. At the end the audit trail (PostgreSQL, one shipper per
+// bus, each also killed in turn) holds every request id completely or
+// with a terminal record, nothing twice, and verifies.
 func TestKill9(t *testing.T) {
 	skipShort(t)
-	e := startEnv(t, envOptions{Timeout: faultTimeout})
+	e := startEnv(t, envOptions{Timeout: faultTimeout, AuditDSN: testkit.OpenPostgres(t)})
+	var all []Record // every subtest's history, for the audit check
+	var lastShipperKill time.Time
 	t.Run("no-fault", func(t *testing.T) {
 		// The control: the same load without a fault sees no error at all.
 		l := startLoad(t, baseLoad(e))
 		time.Sleep(pick(2*time.Second, 10*time.Second))
 		recs := l.Stop()
+		all = append(all, recs...)
 		calls, noID := e.up.snapshot()
 		assertClean(t, "no-fault", check(recs, calls, noID, checkConfig{Deadline: e.timeout, Margin: margin, Strict: true}))
 	})
-	victims := append(append([]string{}, roles...), natsProcs...)
+	// The shippers first: what a killed shipper held is redelivered to it
+	// only after the audit consumer's ack wait (1 min), which then passes
+	// while the other processes are killed.
+	victims := append(append(append([]string{}, auditProcs...), roles...), natsProcs...)
 	for _, victim := range victims {
 		t.Run(victim, func(t *testing.T) {
 			l := startLoad(t, baseLoad(e))
@@ -67,6 +78,9 @@ func TestKill9(t *testing.T) {
 				from := time.Now()
 				if err := e.proc(victim).Kill(); err != nil {
 					t.Fatal(err)
+				}
+				if strings.HasPrefix(victim, "audit-") {
+					lastShipperKill = time.Now()
 				}
 				// A supervisor restarts a crashed process after a moment.
 				time.Sleep(300 * time.Millisecond)
@@ -80,11 +94,13 @@ func TestKill9(t *testing.T) {
 			since := time.Now()
 			time.Sleep(pick(time.Second, 3*time.Second))
 			recs := l.Stop()
+			all = append(all, recs...)
 			calls, noID := e.up.snapshot()
 			assertClean(t, victim, check(recs, calls, noID, checkConfig{Deadline: e.timeout, Margin: margin, Windows: windows}))
 			recovered(t, victim, recs, since)
 		})
 	}
+	t.Run("audit", func(t *testing.T) { e.assertAudit(t, all, lastShipperKill.Add(auditAckWait+5*time.Second)) })
 }
 
 // TestStopValidator freezes a validator with SIGSTOP for longer than its
