@@ -3,6 +3,7 @@ package isolation_test
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"net"
@@ -91,6 +92,8 @@ type deployment struct {
 	// test holds the rightful keys only to forge "almost right" messages.
 	nkey   map[string]string
 	signer map[cordon.Stage]*envelope.Signer
+	// auditKey is the audit's public checkpoint key, for the auditor.
+	auditKey string
 }
 
 // proc is one process of the deployment.
@@ -264,6 +267,17 @@ func (d *deployment) loadKeys() {
 		if d.nkey[role], err = kp.PublicKey(); err != nil {
 			t.Fatal(err)
 		}
+		if role == "audit" {
+			pem, err := os.ReadFile(filepath.Join(d.keys, "audit.key"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			priv, err := envelope.ParsePrivateKey(pem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.auditKey = envelope.EncodePublicKey(priv.Public().(ed25519.PublicKey))
+		}
 		if s, ok := stageOf[role]; ok {
 			pem, err := os.ReadFile(filepath.Join(d.keys, role+".key"))
 			if err != nil {
@@ -279,6 +293,8 @@ func (d *deployment) loadKeys() {
 		}
 	}
 }
+
+func (d *deployment) checkpointDir() string { return filepath.Join(d.dir, "checkpoints") }
 
 func (d *deployment) seedFile(role string) string { return filepath.Join(d.keys, role+".nk") }
 
@@ -314,8 +330,8 @@ func (d *deployment) writeConfig() {
 	}
 	fmt.Fprintf(&b, "apis:\n  - {name: api, spec: %q, upstream: %q}\n", spec,
 		"http://"+net.JoinHostPort(l.addr("upstream", "upstream"), strconv.Itoa(upstreamPort)))
-	fmt.Fprintf(&b, "audit:\n  dsn: %q\n  checkpoint_dir: %q\n  key_file: %q\n", d.dsn(shipperRole),
-		filepath.Join(d.dir, "checkpoints"), k("audit.key"))
+	fmt.Fprintf(&b, "audit:\n  dsn: %q\n  checkpoint_dir: %q\n  key_file: %q\n  checkpoint_interval: 1s\n", d.dsn(shipperRole),
+		d.checkpointDir(), k("audit.key"))
 	if err := os.WriteFile(d.cfg, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ func TestIsolation(t *testing.T) {
 	t.Run("Permissions", d.permissions)
 	t.Run("ForgedApprovals", d.forgedApprovals)
 	t.Run("TrafficFlows", d.trafficFlows)
+	t.Run("AuditDatabase", d.auditDatabase)
 }
 
 // TestIsolationSingleNATS builds the single-NATS deployment: one server
@@ -25,4 +26,5 @@ func TestIsolationSingleNATS(t *testing.T) {
 	t.Run("Permissions", d.permissions)
 	t.Run("ForgedApprovals", d.forgedApprovals)
 	t.Run("TrafficFlows", d.trafficFlows)
+	t.Run("AuditDatabase", d.auditDatabase)
 }

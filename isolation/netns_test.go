@@ -258,8 +258,10 @@ func (d natsDialer) Dial(network, address string) (net.Conn, error) {
 
 // probe tries one TCP connection from host to addr and says what
 // happened: "ok", "refused", "unreachable" (no route) or "timeout".
-func (l *lab) probe(from, addr string) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+func (l *lab) probe(from, addr string) string { return l.probeWithin(from, addr, 2*time.Second) }
+
+func (l *lab) probeWithin(from, addr string, limit time.Duration) string {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	c, err := l.dialer(from)(ctx, "tcp", addr)
 	switch {

@@ -3,10 +3,13 @@ package isolation_test
 import (
 	"fmt"
 	"net"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // A target is a listening port of the deployment, probed at every address
@@ -126,6 +129,8 @@ func (d *deployment) reachability(t *testing.T) {
 			cells[from][tg.name] = outcome
 		}
 	}
+	d.routesThroughNeighbours(t)
+
 	matrix := formatMatrix(l.names, ts, cells)
 	if wrong > 0 {
 		t.Errorf("%d cells disagree with the design (! marks them; ok = connected):\n%s", wrong, matrix)
@@ -165,3 +170,66 @@ func formatMatrix(rows []string, ts []target, cells map[string]map[string]string
 }
 
 func colWidth(tg target) int { return max(len(tg.name), 3) }
+
+// detour is a compromised host trying to reach a listener through a
+// neighbour attached to the listener's network.
+type detour struct{ from, via, target string }
+
+var detours = map[string][]detour{
+	"full": {
+		{"frontend", "reqval", "nats2"},    // the dirty edge reaching the clean request bus
+		{"backend", "reqval", "nats1"},     // the backend reaching the dirty request bus
+		{"respval", "backend", "upstream"}, // the response validator reaching the API
+		{"client", "frontend", "nats1"},    // the internet reaching a bus
+		{"audit2", "audit1", "nats1"},      // an audit shipper reaching another bus
+		{"db", "audit1", "nats1"},          // the database reaching a bus
+	},
+	"single-nats": {
+		{"client", "frontend", "nats"},
+		{"reqval", "backend", "upstream"},
+	},
+}
+
+// routesThroughNeighbours: whoever owns a host can add routes to it, but a
+// route through a neighbour leads nowhere: the neighbour does not forward
+// (checked above), and the target has no route back. Each attacker routes
+// the target's network via a neighbour it shares a network with, and the
+// connection still fails.
+func (d *deployment) routesThroughNeighbours(t *testing.T) {
+	l := d.lab
+	ts := map[string]target{}
+	for _, tg := range d.targets() {
+		ts[tg.name] = tg
+	}
+	var wg sync.WaitGroup
+	for _, dt := range detours[d.mode] {
+		tg := ts[dt.target]
+		var shared, targetNet string
+		for n := range l.hosts[dt.from].addrs {
+			if _, ok := l.hosts[dt.via].addrs[n]; ok {
+				shared = n
+			}
+		}
+		for n := range l.hosts[tg.host].addrs {
+			if _, ok := l.hosts[dt.via].addrs[n]; ok {
+				targetNet = n
+			}
+		}
+		if shared == "" || targetNet == "" {
+			t.Fatalf("detour %v: %s shares no network with both", dt, dt.via)
+		}
+		route := []string{"route", "add", fmt.Sprintf("10.200.%d.0/24", l.netOctet(targetNet)), "via", l.addr(dt.via, shared)}
+		l.batch(l.host(dt.from).ns, strings.Join(route, " "))
+		addr := net.JoinHostPort(l.addr(tg.host, targetNet), strconv.Itoa(tg.port))
+		wg.Go(func() {
+			// The namespace goes with the test anyway; the route goes now.
+			defer exec.Command("ip", append([]string{"-n", l.host(dt.from).ns, "route", "del"}, route[2:]...)...).Run()
+			if r := l.probeWithin(dt.from, addr, time.Second); r == "ok" {
+				t.Errorf("%s reached %s (%s) through %s", dt.from, dt.target, addr, dt.via)
+			} else {
+				t.Logf("%s -> %s via %s: %s", dt.from, dt.target, dt.via, r)
+			}
+		})
+	}
+	wg.Wait()
+}

@@ -2,6 +2,7 @@ package isolation_test
 
 import (
 	"encoding/json"
+	"github.com/cordon-gateway/cordon/envelope"
 	"net/http"
 	"slices"
 	"strings"
@@ -66,6 +67,28 @@ func (d *deployment) trafficFlows(t *testing.T) {
 		if !slices.Equal(got, buses) {
 			t.Errorf("audit trail of %s: buses %q, want %q\n%s", id, got, buses, out)
 		}
+	}
+	// The auditor, with public keys only, verifies every bus's log: hash
+	// chains, signed checkpoints, the external checkpoint copies, and
+	// every producer signature the trail recorded as verified.
+	args := []string{"--audit-key", d.auditKey, "--checkpoint-dir", d.checkpointDir()}
+	for role, s := range stageOf {
+		args = append(args, "--trust", role+"="+envelope.EncodePublicKey(d.signer[s].Public()))
+	}
+	// Wait for an external copy of a checkpoint of every bus (every
+	// checkpoint_interval), so that verify compares them too.
+	var out string
+	var err error
+	if !d.poll(t, "external checkpoint copies", func() bool {
+		out, err = d.auditCLI("verify", args...)
+		return err != nil || !strings.Contains(out, " 0 external")
+	}) {
+		t.Logf("no external checkpoint copy of some bus after %s", waitLimit)
+	}
+	if err != nil {
+		t.Errorf("cordon audit verify: %v\n%s", err, out)
+	} else {
+		t.Logf("cordon audit verify:\n%s", out)
 	}
 }
 
