@@ -93,7 +93,7 @@ func (e *env) verifyAudit(t *testing.T) {
 // waitAudit polls the audit store until every request answered 2xx in recs
 // has its complete record set (the shippers have caught up) or bound
 // passes, and returns the records.
-func (e *env) waitAudit(t *testing.T, recs []Record, bound time.Duration) []auditRecord {
+func (e *env) waitAudit(t *testing.T, recs []Record, bound time.Duration) ([]auditRecord, time.Time) {
 	t.Helper()
 	var audit []auditRecord
 	start := time.Now()
@@ -117,12 +117,12 @@ func (e *env) waitAudit(t *testing.T, recs []Record, bound time.Duration) []audi
 	})
 	if ok {
 		t.Logf("audit: %d records; caught up after %s", len(audit), time.Since(start).Round(100*time.Millisecond))
-	} else {
-		// The checker says whether what is missing is a violation.
-		t.Logf("audit: %d records; %d answered requests still without their full record set after %s",
-			len(audit), missing, time.Since(start).Round(100*time.Millisecond))
+		return audit, time.Now()
 	}
-	return audit
+	// The checker says whether what is missing is a violation.
+	t.Logf("audit: %d records; %d answered requests still without their full record set after %s",
+		len(audit), missing, time.Since(start).Round(100*time.Millisecond))
+	return audit, time.Time{}
 }
 
 // auditReport is the audit checker's verdict.
@@ -136,6 +136,8 @@ type auditReport struct {
 	// known gaps (open, with the fix they need): reported, and failures
 	// only under CORDON_CHAOS_STRICT=1.
 	Gaps []string
+	// CaughtUp is when every 2xx had its records (zero: never).
+	CaughtUp time.Time
 }
 
 func (r auditReport) String() string {
@@ -264,8 +266,9 @@ const auditAckWait = time.Minute
 // caughtUpBy at the latest, plus a little — checks it, and runs verify.
 func (e *env) assertAudit(t *testing.T, hist []Record, caughtUpBy time.Time) auditReport {
 	t.Helper()
-	audit := e.waitAudit(t, hist, max(time.Until(caughtUpBy), 0)+20*time.Second)
+	audit, at := e.waitAudit(t, hist, max(time.Until(caughtUpBy), 0)+20*time.Second)
 	rep := checkAudit(hist, audit)
+	rep.CaughtUp = at
 	t.Logf("audit: %s", rep)
 	for _, v := range rep.Violations {
 		t.Errorf("audit: %s", v)
