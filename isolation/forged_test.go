@@ -78,12 +78,36 @@ func (d *deployment) forgeries(t *testing.T, producer, other cordon.Stage, mk fu
 	return fs
 }
 
+// injection is where a forger publishes: onto bus, with the NKey of the
+// role that may publish there (a misused credential, without its signing
+// key), messages that stage producer rightfully signs.
+type injection struct {
+	bus      cordon.Bus
+	role     string
+	producer cordon.Stage
+	other    cordon.Stage // another stage, whose key is trusted elsewhere
+}
+
+// injections are the buses whose messages the next stage acts on without
+// judging them again: the approved requests the backend sends upstream,
+// and the answers the frontend gives clients. In single validation the
+// backend judges what it reads (bus 1) and answers on bus 3.
+func (d *deployment) injections() (requests, answers injection) {
+	if d.mode == "single-validation" {
+		return injection{cordon.BusDirtyReq, "frontend", cordon.StageFrontend, cordon.StageBackend},
+			injection{cordon.BusDirtyResp, "backend", cordon.StageBackend, cordon.StageFrontend}
+	}
+	return injection{cordon.BusCleanReq, "request-validator", cordon.StageRequestValidator, cordon.StageFrontend},
+		injection{cordon.BusCleanResp, "response-validator", cordon.StageResponseValidator, cordon.StageBackend}
+}
+
 // forgedApprovals injects forged requests onto bus 2 and forged answers
-// onto bus 4 with a misused credential — the request validator's and the
-// response validator's own NKeys, from their own hosts, without their
-// signing keys — and requires every one to be refused by its consumer
-// (counted on its /metrics), and none to reach the upstream or a client.
-// The provisioning admin cannot even publish there (Permissions).
+// onto bus 4 (buses 1 and 3 in single validation) with a misused
+// credential — the request validator's and the response validator's own
+// NKeys, from their own hosts, without their signing keys — and requires
+// every one to be refused by its consumer (counted on its /metrics), to
+// be on the audit trail, and none to reach the upstream or a client. The
+// provisioning admin cannot even publish there (Permissions).
 func (d *deployment) forgedApprovals(t *testing.T) {
 	t.Run("CleanRequests", d.forgedRequests)
 	t.Run("CleanAnswers", d.forgedAnswers)
@@ -99,7 +123,8 @@ func (d *deployment) forgedRequests(t *testing.T) {
 	if err != nil {
 		t.Fatalf("X-Request-Id %q: %v", realID, err)
 	}
-	cleanReq := cordon.BusCleanReq.String()
+	inj, _ := d.injections()
+	cleanReq := inj.bus.String()
 	refused := d.metric(t, "backend", "cordon_bus_refused_total", `bus="`+cleanReq+`"`)
 	expired := d.metric(t, "backend", "cordon_bus_expired_total", `bus="`+cleanReq+`"`)
 	terms := d.metric(t, "backend", "cordon_bus_handled_total", `bus="`+cleanReq+`"`, `result="term"`)
@@ -112,28 +137,28 @@ func (d *deployment) forgedRequests(t *testing.T) {
 				Header: http.Header{"Content-Type": {"application/json"}}},
 			Body: []byte(`{"name":"forged"}`)}
 	}
-	fs := d.forgeries(t, cordon.StageRequestValidator, cordon.StageFrontend, mk)
+	fs := d.forgeries(t, inj.producer, inj.other, mk)
 	// A replay: the completed request again, under the rightful key, with
 	// a fresh dedupe id so that JetStream stores it; the backend's ledger
 	// must refuse it.
 	replay := mk(time.Now().Add(time.Minute))
 	replay.ID = rid
-	fs = append(fs, forgery{name: "replayed request id", data: d.seal(t, replay, d.signer[cordon.StageRequestValidator]),
+	fs = append(fs, forgery{name: "replayed request id", data: d.seal(t, replay, d.signer[inj.producer]),
 		msgID: "forged-replay", id: realID, audited: "verified"})
 
-	a := d.attack(t, "request-validator", cordon.BusCleanReq)
+	a := d.attack(t, inj.role, inj.bus)
 	js, err := jetstream.New(a.nc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range fs {
-		if _, err := js.Publish(probeContext(t), in(cordon.BusCleanReq), f.data, jetstream.WithMsgID(f.msgID)); err != nil {
+		if _, err := js.Publish(probeContext(t), in(inj.bus), f.data, jetstream.WithMsgID(f.msgID)); err != nil {
 			t.Fatalf("injecting %q: %v", f.name, err)
 		}
 	}
 	// The same replay under the rightful dedupe id is not even stored.
-	ack, err := js.Publish(probeContext(t), in(cordon.BusCleanReq), fs[len(fs)-1].data,
-		jetstream.WithMsgID(bus.MsgID(rid, cordon.StageRequestValidator)))
+	ack, err := js.Publish(probeContext(t), in(inj.bus), fs[len(fs)-1].data,
+		jetstream.WithMsgID(bus.MsgID(rid, inj.producer)))
 	if err != nil || !ack.Duplicate {
 		t.Errorf("replay under the rightful dedupe id: ack %+v, %v; want a duplicate", ack, err)
 	}
@@ -166,7 +191,7 @@ func (d *deployment) forgedRequests(t *testing.T) {
 	if n := d.metric(t, "frontend", "cordon_frontend_unmatched_answers_total"); n != unmatched {
 		t.Errorf("the frontend received %v answers to forged requests", n-unmatched)
 	}
-	d.forgeriesAudited(t, cordon.BusCleanReq, fs)
+	d.forgeriesAudited(t, inj.bus, fs)
 }
 
 func (d *deployment) forgedAnswers(t *testing.T) {
@@ -175,7 +200,8 @@ func (d *deployment) forgedAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("X-Request-Id: %v", err)
 	}
-	cleanResp := cordon.BusCleanResp.String()
+	_, inj := d.injections()
+	cleanResp := inj.bus.String()
 	refused := d.metric(t, "frontend", "cordon_bus_refused_total", `bus="`+cleanResp+`"`)
 	expired := d.metric(t, "frontend", "cordon_bus_expired_total", `bus="`+cleanResp+`"`)
 	unmatched := d.metric(t, "frontend", "cordon_frontend_unmatched_answers_total")
@@ -223,18 +249,18 @@ func (d *deployment) forgedAnswers(t *testing.T) {
 	}
 	// The backend's key is trusted, but only on bus 3: an answer it signs
 	// skips the response validator and must be refused on bus 4.
-	fs := d.forgeries(t, cordon.StageResponseValidator, cordon.StageBackend, answer(id))
+	fs := d.forgeries(t, inj.producer, inj.other, answer(id))
 	// A replay: an answer to a request already answered, rightful key.
 	fs = append(fs, forgery{name: "replayed answer", msgID: "forged-replayed-answer", id: doneID.String(), audited: "verified",
-		data: d.seal(t, answer(doneID)(time.Now().Add(time.Minute)), d.signer[cordon.StageResponseValidator])})
+		data: d.seal(t, answer(doneID)(time.Now().Add(time.Minute)), d.signer[inj.producer])})
 
-	a := d.attack(t, "response-validator", cordon.BusCleanResp)
+	a := d.attack(t, inj.role, inj.bus)
 	js, err := jetstream.New(a.nc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range fs {
-		if _, err := js.Publish(probeContext(t), reply(cordon.BusCleanResp, frontendID), f.data, jetstream.WithMsgID(f.msgID)); err != nil {
+		if _, err := js.Publish(probeContext(t), reply(inj.bus, frontendID), f.data, jetstream.WithMsgID(f.msgID)); err != nil {
 			t.Fatalf("injecting %q: %v", f.name, err)
 		}
 	}
@@ -259,7 +285,7 @@ func (d *deployment) forgedAnswers(t *testing.T) {
 	if n := d.metric(t, "frontend", "cordon_frontend_unmatched_answers_total") - unmatched; n != 1 {
 		t.Errorf("frontend dropped %v unmatched answers, want 1 (the replay)", n)
 	}
-	d.forgeriesAudited(t, cordon.BusCleanResp, fs)
+	d.forgeriesAudited(t, inj.bus, fs)
 }
 
 // auditRecord is what the forgery checks read of `cordon audit search --json`.

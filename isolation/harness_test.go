@@ -43,6 +43,16 @@ var fullNets = []netSpec{
 	{"public", 7, []string{"frontend", "client"}},
 }
 
+// The single-validation deployment: two buses, the backend validating
+// both ways between them, no validator hosts.
+var singleValidationNets = []netSpec{
+	{"bus1", 1, []string{"nats1", "frontend", "backend", "audit1", "ops"}},
+	{"bus3", 3, []string{"nats3", "backend", "frontend", "audit3", "ops"}},
+	{"upstream", 5, []string{"backend", "upstream"}},
+	{"db", 6, []string{"audit1", "audit3", "db"}},
+	{"public", 7, []string{"frontend", "client"}},
+}
+
 // The single-NATS deployment: one server, one network that every
 // component shares; only credentials (and signatures) separate them.
 var singleNATSNets = []netSpec{
@@ -77,7 +87,7 @@ var stageOf = map[string]cordon.Stage{
 type deployment struct {
 	t     *testing.T
 	lab   *lab
-	mode  string // full | single-nats
+	mode  string // full | single-nats | single-validation
 	dir   string
 	bin   string
 	cfg   string // the one configuration file every process reads
@@ -110,10 +120,8 @@ type proc struct {
 func startDeployment(t *testing.T, mode string) *deployment {
 	t.Helper()
 	requireLab(t)
-	nets := fullNets
-	if mode == "single-nats" {
-		nets = singleNATSNets
-	}
+	nets := map[string][]netSpec{"full": fullNets, "single-nats": singleNATSNets,
+		"single-validation": singleValidationNets}[mode]
 	bin := binary.get(t)
 	l := newLab(t, nets)
 	dir := t.TempDir()
@@ -147,7 +155,7 @@ func startDeployment(t *testing.T, mode string) *deployment {
 	d.start("upstream", "upstream", []string{helperEnv + "=upstream",
 		"CDN_UPSTREAM_LISTEN=" + net.JoinHostPort(l.addr("upstream", "upstream"), strconv.Itoa(upstreamPort)),
 		"CDN_UPSTREAM_LOG=" + d.upLog}, os.Args[0])
-	for _, role := range []string{"frontend", "request-validator", "backend", "response-validator"} {
+	for _, role := range d.roles() {
 		d.start(role, roleHost[role], nil, bin, "run", role, "--config", d.cfg)
 	}
 	switch {
@@ -176,10 +184,21 @@ func auditShipperAvailable(bin string) bool {
 // buses are the buses of the deployment, one server each (one server for
 // all in single-nats, started as bus 1).
 func (d *deployment) buses() []cordon.Bus {
-	if d.mode == "single-nats" {
+	switch d.mode {
+	case "single-nats":
 		return []cordon.Bus{cordon.BusDirtyReq}
+	case "single-validation":
+		return []cordon.Bus{cordon.BusDirtyReq, cordon.BusDirtyResp}
 	}
 	return cordon.Buses
+}
+
+// roles are the pipeline roles running as processes.
+func (d *deployment) roles() []string {
+	if d.mode == "single-validation" {
+		return []string{"frontend", "backend"}
+	}
+	return []string{"frontend", "request-validator", "backend", "response-validator"}
 }
 
 func (d *deployment) busNet(b cordon.Bus) string {
@@ -220,7 +239,10 @@ func (d *deployment) hostOf(role string, b cordon.Bus) string {
 
 // roleHosts are the hosts running a role with an admin listener.
 func (d *deployment) roleHosts() []string {
-	hs := []string{"frontend", "reqval", "backend", "respval"}
+	var hs []string
+	for _, r := range d.roles() {
+		hs = append(hs, roleHost[r])
+	}
 	if d.audit {
 		for _, b := range d.buses() {
 			hs = append(hs, d.auditHost(b))
@@ -294,6 +316,15 @@ func (d *deployment) loadKeys() {
 	}
 }
 
+// configuredBuses are the buses the configuration names (in single-NATS
+// all four, on one server).
+func (d *deployment) configuredBuses() []cordon.Bus {
+	if d.mode == "single-validation" {
+		return d.buses()
+	}
+	return cordon.Buses
+}
+
 func (d *deployment) checkpointDir() string { return filepath.Join(d.dir, "checkpoints") }
 
 func (d *deployment) seedFile(role string) string { return filepath.Join(d.keys, role+".nk") }
@@ -308,7 +339,7 @@ func (d *deployment) writeConfig() {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "mode: %s\ntimeout: 10s\ndata_dir: %q\nbuses:\n", d.mode, filepath.Join(d.dir, "data"))
-	for _, bus := range cordon.Buses {
+	for _, bus := range d.configuredBuses() {
 		fmt.Fprintf(&b, "  %s: {url: %q, admin_nkey_file: %q, admin_nkey: %q, store_dir: %q, max_store: 64MiB}\n",
 			strings.ReplaceAll(bus.String(), "-", "_"), d.natsURL(bus), k("admin.nk"), d.nkey["admin"],
 			filepath.Join(d.dir, "nats-"+strconv.Itoa(int(bus))))

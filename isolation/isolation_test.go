@@ -16,6 +16,19 @@ func TestIsolation(t *testing.T) {
 	t.Run("AuditDatabase", d.auditDatabase)
 }
 
+// TestIsolationSingleValidation builds the single-validation deployment:
+// two buses, the backend running both validators in-process, the frontend
+// and the backend each on both buses.
+func TestIsolationSingleValidation(t *testing.T) {
+	d := startDeployment(t, "single-validation")
+	t.Run("Reachability", d.reachability)
+	t.Run("CredentialMisuse", d.credentialMisuse)
+	t.Run("Permissions", d.permissions)
+	t.Run("ForgedApprovals", d.forgedApprovals)
+	t.Run("TrafficFlows", d.trafficFlows)
+	t.Run("AuditDatabase", d.auditDatabase)
+}
+
 // TestIsolationSingleNATS builds the single-NATS deployment: one server
 // carrying all four subject spaces, every component on one shared
 // network, separated only by its credentials — and signatures, which make

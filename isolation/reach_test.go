@@ -34,6 +34,13 @@ var designEdges = map[string]map[string][]string{
 		"public":   {"client"},
 		"upstream": {"backend"},
 	},
+	"single-validation": {
+		"nats1":    {"frontend", "backend", "audit1", "ops"},
+		"nats3":    {"backend", "frontend", "audit3", "ops"},
+		"db":       {"audit1", "audit3"},
+		"public":   {"client"},
+		"upstream": {"backend"},
+	},
 	"single-nats": {
 		"nats":     {"frontend", "reqval", "backend", "respval", "audit", "ops"},
 		"db":       {"audit"},
@@ -183,6 +190,12 @@ var detours = map[string][]detour{
 		{"client", "frontend", "nats1"},    // the internet reaching a bus
 		{"audit2", "audit1", "nats1"},      // an audit shipper reaching another bus
 		{"db", "audit1", "nats1"},          // the database reaching a bus
+	},
+	"single-validation": {
+		{"client", "frontend", "nats1"},
+		{"frontend", "backend", "upstream"}, // the dirty edge reaching the API
+		{"audit3", "audit1", "nats1"},
+		{"db", "audit1", "nats1"},
 	},
 	"single-nats": {
 		{"client", "frontend", "nats"},
