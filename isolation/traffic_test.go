@@ -11,7 +11,9 @@ import (
 
 // trafficFlows sends requests from the client host through the isolated
 // deployment: a GET and a POST reach the upstream exactly once and come
-// back validated; a request the policy refuses never reaches it.
+// back validated; a request the policy refuses never reaches it; NATS
+// headers sent by the client change nothing. Then the audit trail has
+// every bus of every request, and the auditor verifies it.
 func (d *deployment) trafficFlows(t *testing.T) {
 	before := d.upstreamCalls(t)
 	resp, body := d.request(t, http.MethodGet, "/items/abc", "", nil)
@@ -29,7 +31,23 @@ func (d *deployment) trafficFlows(t *testing.T) {
 		t.Fatalf("POST /items with a wrong body: %d %s, want 400", resp.StatusCode, body)
 	}
 	rejectedID := resp.Header.Get("X-Request-Id")
+	// Client-controlled values never become NATS headers: the same forged
+	// dedupe id twice suppresses nothing, a rollup header wipes nothing.
+	var forgedHdr []string
+	for range 2 {
+		resp, body = d.request(t, http.MethodPost, "/items", `{"name":"h"}`, map[string]string{
+			"Content-Type": "application/json", "Nats-Msg-Id": "forged", "Nats-Rollup": "all"})
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST with NATS headers: %d %s", resp.StatusCode, body)
+		}
+		forgedHdr = append(forgedHdr, resp.Header.Get("X-Request-Id"))
+	}
 	calls := d.upstreamCalls(t)
+	for _, id := range forgedHdr {
+		if calls[id] != 1 {
+			t.Errorf("POST %s with a client Nats-Msg-Id reached the upstream %d times, want once", id, calls[id])
+		}
+	}
 	for name, id := range map[string]string{"GET": getID, "POST": postID} {
 		if id == "" || calls[id] != 1 {
 			t.Errorf("%s %q reached the upstream %d times, want once", name, id, calls[id])
@@ -38,8 +56,8 @@ func (d *deployment) trafficFlows(t *testing.T) {
 	if rejectedID == "" || calls[rejectedID] != 0 {
 		t.Errorf("rejected request %q reached the upstream %d times", rejectedID, calls[rejectedID])
 	}
-	if n, m := total(calls), total(before); n != m+2 {
-		t.Errorf("upstream saw %d requests, want %d", n-m, 2)
+	if n, m := total(calls), total(before); n != m+4 {
+		t.Errorf("upstream saw %d requests, want %d", n-m, 4)
 	}
 	if !d.audit {
 		t.Log("this cordon has no audit shipper yet: the audit trail is not checked")
