@@ -269,3 +269,14 @@ func TestTapReadsEverySubjectInOrderAndAcksAll(t *testing.T) {
 		t.Fatalf("ack floor %d, pending %d; want 5 and 0", info.AckFloor.Stream, info.NumAckPending)
 	}
 }
+
+func TestOversizedMessageIsAFinalError(t *testing.T) {
+	h := newHarness(t)
+	rv := testkit.Signer(t, cordon.StageRequestValidator)
+	m := request(time.Now().Add(time.Minute))
+	m.Body = make([]byte, 17<<20) // over the servers' 16 MiB max payload
+	err := bus.NewInPublisher(h.js, h.subj, cordon.BusCleanReq, rv, h.met).Send(context.Background(), m)
+	if cordon.KindOf(err) != cordon.KindTooLarge {
+		t.Fatalf("error %v (kind %s), want too-large: retrying cannot make it fit", err, cordon.KindOf(err))
+	}
+}

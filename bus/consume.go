@@ -24,8 +24,9 @@ import (
 // other kind is final and the message is terminated.
 type Handler func(ctx context.Context, m *cordon.Message, attempt int) error
 
-// GiveUp is called once for a message that failed its last delivery, so
-// the stage can answer the waiting client with an error.
+// GiveUp is called once for a message whose handling ended in an error
+// (its last delivery failed, or the error is final), so the stage can
+// answer the waiting client instead of leaving it to its deadline.
 type GiveUp func(ctx context.Context, m *cordon.Message, err error)
 
 // ConsumerConfig configures a stage's consumer loop.
@@ -147,7 +148,9 @@ func handleOne(ctx context.Context, msg jetstream.Msg, cfg ConsumerConfig, h Han
 		cfg.Metrics.Handled.WithLabelValues(bus, "nak").Inc()
 	default:
 		log.Warn("message terminated", "request_id", rid(), "attempt", attempt, "err", herr)
-		if retryable(herr) && cfg.GiveUp != nil {
+		// The waiting client gets an answer, except for a replay: an
+		// injected message must not produce one.
+		if cfg.GiveUp != nil && cordon.KindOf(herr) != cordon.KindDuplicate {
 			cfg.GiveUp(ctx, m, herr)
 		}
 		_ = msg.Term()

@@ -74,7 +74,10 @@ func (p *Publisher) Send(ctx context.Context, m *cordon.Message) error {
 	if err != nil {
 		p.metrics.Published.WithLabelValues(p.bus.String(), "error").Inc()
 		kind := cordon.KindUnavailable
-		if errors.Is(err, context.DeadlineExceeded) && !m.Deadline.IsZero() && ctx.Err() != nil {
+		switch {
+		case errors.Is(err, nats.ErrMaxPayload):
+			kind = cordon.KindTooLarge // final: retrying cannot make it fit
+		case errors.Is(err, context.DeadlineExceeded) && !m.Deadline.IsZero() && ctx.Err() != nil:
 			kind = cordon.KindExpired
 		}
 		return &cordon.Error{Op: "publish " + p.bus.String(), Kind: kind, Err: err}

@@ -265,6 +265,9 @@ func giveUp(out interface {
 	return func(ctx context.Context, m *cordon.Message, err error) {
 		m.Request.Header, m.Response, m.Body = nil, nil, nil
 		m.Outcome = cordon.Outcome{Kind: cordon.KindUnavailable, Rule: "delivery.limit"}
+		if cordon.KindOf(err) == cordon.KindTooLarge {
+			m.Outcome = cordon.Outcome{Kind: cordon.KindUpstream, Rule: "bus.message-too-large"}
+		}
 		if serr := out.Send(ctx, m); serr != nil {
 			log.Warn("could not answer abandoned message", "request_id", m.ID.String(), "err", serr)
 		}
