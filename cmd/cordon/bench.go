@@ -39,6 +39,7 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 	audit := fs.String("audit", "embedded", `audit store: "embedded", a postgres:// DSN, or "none"`)
 	relaxed := fs.Bool("relaxed-fsync", false, "run the NATS servers with the default 2-minute fsync interval instead of sync: always")
 	keep := fs.String("dir", "", "working directory (default: a temporary one, removed)")
+	shape := fs.String("shape", "dev", `"dev": cordon dev, one process (in-process bus connections); "processes": one process per NATS server and role, with CPU per request per process`)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -79,23 +80,89 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 	fmt.Fprintf(stdout, "cordon bench: %s per run, warm-up %s, concurrency %v, audit %s, fsync %s\n",
 		*duration, *warmup, cs, *audit, map[bool]string{true: "relaxed", false: "always"}[*relaxed])
 	fmt.Fprintf(stdout, "load: 80%% GET /accounts/acc-1, 20%% POST /payments (demo bank spec), keep-alive clients\n\n")
+	if *shape != "dev" && *shape != "processes" {
+		return usageError{fmt.Sprintf("--shape %q: want dev or processes", *shape)}
+	}
 	for _, mode := range strings.Split(*modes, ",") {
 		auditDSN := *audit
 		if auditDSN == "none" {
 			auditDSN = ""
 		}
-		d, err := localdeploy.Start(ctx, localdeploy.Options{Binary: bin, Dir: filepath.Join(dir, mode), Mode: mode,
-			Spec: spec, Upstream: upstream.url, Timeout: 10 * time.Second, AuditDSN: auditDSN, RelaxedFsync: *relaxed})
-		if err != nil {
-			return fmt.Errorf("start %s deployment: %w", mode, err)
+		var procs []proc
+		var public string
+		stop := func() {}
+		if *shape == "dev" {
+			if !*relaxed {
+				fmt.Fprintln(stdout, "note: cordon dev runs its embedded servers with the default fsync interval (as --relaxed-fsync)")
+			}
+			if *audit == "none" {
+				return usageError{"--audit none needs --shape processes (cordon dev always audits)"}
+			}
+			c, err := startDevChild(ctx, bin, filepath.Join(dir, mode), mode, spec, upstream.url, auditDSN)
+			if err != nil {
+				return fmt.Errorf("start cordon dev (%s): %w", mode, err)
+			}
+			procs, public, stop = []proc{{"cordon-dev", c.cpu}}, c.url, c.stop
+		} else {
+			d, err := localdeploy.Start(ctx, localdeploy.Options{Binary: bin, Dir: filepath.Join(dir, mode), Mode: mode,
+				Spec: spec, Upstream: upstream.url, Timeout: 10 * time.Second, AuditDSN: auditDSN, RelaxedFsync: *relaxed})
+			if err != nil {
+				return fmt.Errorf("start %s deployment: %w", mode, err)
+			}
+			for _, n := range d.Names() {
+				p := d.Procs[n]
+				procs = append(procs, proc{n, func() time.Duration { c, _ := p.CPU(); return c }})
+			}
+			public, stop = d.Public, d.Stop
 		}
-		err = benchMode(ctx, stdout, mode, d, upstream, proxy, cs, *rounds, *duration, *warmup)
-		d.Stop()
+		err := benchMode(ctx, stdout, mode+" ("+*shape+")", public, procs, upstream, proxy, cs, *rounds, *duration, *warmup)
+		stop()
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+type proc struct {
+	name string
+	cpu  func() time.Duration
+}
+
+// startDevChild runs `cordon dev` as a child process and waits until it
+// is ready.
+func startDevChild(ctx context.Context, bin, dir, mode, spec, upstream, auditDSN string) (*child, error) {
+	pub, adm := freeAddr(), freeAddr()
+	args := []string{"dev", "--listen", pub, "--admin", adm, "--upstream", upstream, "--spec", spec,
+		"--data", dir, "--mode", mode, "--timeout", "10s"}
+	if auditDSN != "" && auditDSN != "embedded" {
+		args = append(args, "--audit-dsn", auditDSN)
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &child{name: "cordon-dev", url: "http://" + pub, cmd: cmd}
+	for range 300 {
+		if resp, err := http.Get("http://" + adm + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return c, nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.stop()
+	return nil, errors.New("cordon dev not ready after 15s")
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 type child struct {
@@ -251,17 +318,8 @@ func load(ctx context.Context, base string, conc int, d time.Duration) loadResul
 	return r
 }
 
-func benchMode(ctx context.Context, w io.Writer, mode string, d *localdeploy.Deployment, upstream, proxy *child,
+func benchMode(ctx context.Context, w io.Writer, mode, public string, cordonProcs []proc, upstream, proxy *child,
 	cs []int, rounds int, dur, warm time.Duration) error {
-	type proc struct {
-		name string
-		cpu  func() time.Duration
-	}
-	var cordonProcs []proc
-	for _, n := range d.Names() {
-		p := d.Procs[n]
-		cordonProcs = append(cordonProcs, proc{n, func() time.Duration { c, _ := p.CPU(); return c }})
-	}
 	measure := func(target, base string, procs []proc, conc int) loadResult {
 		load(ctx, base, conc, warm)
 		before := map[string]time.Duration{}
@@ -289,7 +347,7 @@ func benchMode(ctx context.Context, w io.Writer, mode string, d *localdeploy.Dep
 			}{
 				{"direct", upstream.url, nil},
 				{"proxy", proxy.url, []proc{{"proxy", proxy.cpu}}},
-				{"cordon", d.Public, cordonProcs},
+				{"cordon", public, cordonProcs},
 			}
 			for _, t := range targets {
 				if t.name == "direct" && conc != 1 {
