@@ -32,7 +32,10 @@
 // silently. A probe runs "inside" a namespace by creating its socket on an
 // OS thread that joined the namespace (setns), so one test process can
 // stand on every host of the lab; processes are started with
-// `ip netns exec`.
+// `ip netns exec`. Namespace names start with "cdn" and five random hex
+// digits, unique per run; everything is removed when the test ends, and a
+// run that was killed before it could clean up is swept by the next one
+// (marker files under $TMPDIR/cdn-labs name each lab and its process).
 //
 // The package may import anything of cordon's (it is a test of the whole);
 // nothing imports it.

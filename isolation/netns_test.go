@@ -9,8 +9,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -116,12 +118,17 @@ func newLab(t *testing.T, nets []netSpec) *lab {
 	for _, name := range l.names {
 		namespaces = append(namespaces, l.hosts[name].ns)
 	}
+	sweepStaleLabs(t)
+	marker := writeLabMarker(t, l.id, namespaces)
 	t.Cleanup(func() {
 		for _, ns := range namespaces {
 			if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil &&
 				!strings.Contains(string(out), "No such file") {
 				t.Errorf("lab: delete namespace %s: %v %s", ns, err, out)
 			}
+		}
+		if !t.Failed() {
+			_ = os.Remove(marker)
 		}
 	})
 	for _, ns := range namespaces {
@@ -305,4 +312,76 @@ func (l *lab) forwarding(hostName string) string {
 // command builds a process that runs in host's namespace.
 func (l *lab) command(hostName, bin string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", l.host(hostName).ns, bin}, args...)...)
+}
+
+// labsDir holds one marker file per lab: the test process's pid, then the
+// namespaces it created. A test binary killed before its cleanups ran
+// (Ctrl-C, a timeout, SIGPIPE) leaves its lab behind; the next run
+// removes the labs whose process is gone.
+var labsDir = filepath.Join(os.TempDir(), "cdn-labs")
+
+func writeLabMarker(t *testing.T, id string, namespaces []string) string {
+	t.Helper()
+	if err := os.MkdirAll(labsDir, 0o700); err != nil {
+		t.Fatalf("lab: %v", err)
+	}
+	path := filepath.Join(labsDir, id)
+	body := strconv.Itoa(os.Getpid()) + "\n" + strings.Join(namespaces, "\n") + "\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatalf("lab: %v", err)
+	}
+	return path
+}
+
+// sweepStaleLabs removes the labs of test processes that no longer exist:
+// the processes still running in their namespaces (cordon, PostgreSQL,
+// the upstream, all started by that run), the namespaces, and the lab's
+// temporary PostgreSQL directory. Labs of live processes are left alone.
+func sweepStaleLabs(t *testing.T) {
+	// The cordon binary of a killed run: no run lasts an hour.
+	if bins, _ := filepath.Glob(filepath.Join(os.TempDir(), "cdn-bin-*")); len(bins) > 0 {
+		for _, b := range bins {
+			if fi, err := os.Stat(b); err == nil && time.Since(fi.ModTime()) > time.Hour {
+				_ = os.RemoveAll(b)
+			}
+		}
+	}
+	entries, err := os.ReadDir(labsDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		path := filepath.Join(labsDir, e.Name())
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		lines := strings.Fields(string(data))
+		if len(lines) == 0 {
+			continue
+		}
+		pid, err := strconv.Atoi(lines[0])
+		if err != nil || pid <= 0 || unix.Kill(pid, 0) != unix.ESRCH {
+			continue // alive (or not ours to judge)
+		}
+		for _, ns := range lines[1:] {
+			if !strings.HasPrefix(ns, e.Name()+"-") {
+				continue // only what that lab named
+			}
+			out, _ := exec.Command("ip", "netns", "pids", ns).Output()
+			for _, f := range strings.Fields(string(out)) {
+				if p, err := strconv.Atoi(f); err == nil {
+					_ = unix.Kill(p, unix.SIGKILL)
+				}
+			}
+			_ = exec.Command("ip", "netns", "del", ns).Run()
+		}
+		if dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), e.Name()+"-pg-*")); len(dirs) > 0 {
+			for _, d := range dirs {
+				_ = os.RemoveAll(d)
+			}
+		}
+		_ = os.Remove(path)
+		t.Logf("lab: removed the stale lab %s of dead process %d", e.Name(), pid)
+	}
 }
