@@ -115,6 +115,20 @@ func (f *Frontend) Deliver(m *cordon.Message) {
 	}
 }
 
+// DeliverRejection is Deliver for a bus on which only rejections may
+// arrive (bus 1, from the request validator): a message carrying an
+// upstream response there is dropped, so a taken-over request validator can
+// refuse requests but never answer one in the backend's and the response
+// validator's place.
+func (f *Frontend) DeliverRejection(m *cordon.Message) {
+	if m.Response != nil || m.Outcome.Kind == cordon.KindNone || len(m.Body) > 0 {
+		f.met.dropped.Inc()
+		f.log.Warn("dropped a non-rejection on the rejection bus", "request_id", m.ID.String())
+		return
+	}
+	f.Deliver(m)
+}
+
 // ServeHTTP admits, forwards and answers one client request.
 func (f *Frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := f.now()

@@ -356,3 +356,24 @@ func TestRateLimiterBuckets(t *testing.T) {
 		t.Fatal("an operation with rate 0 is unlimited")
 	}
 }
+
+// TestRejectionBusCarriesOnlyRejections: an answer with a response body
+// arriving where only rejections may (bus 1) never reaches the client.
+func TestRejectionBusCarriesOnlyRejections(t *testing.T) {
+	l := &loopback{}
+	l.answer = func(m *cordon.Message) *cordon.Message {
+		forged := echoOK(m) // a full "response" from the request validator's bus
+		go l.fe.DeliverRejection(forged)
+		time.Sleep(50 * time.Millisecond)
+		return &cordon.Message{ID: m.ID, ReplyTo: m.ReplyTo, Outcome: cordon.Outcome{Kind: cordon.KindInvalid, Rule: "r"}}
+	}
+	srv := newFrontend(t, l, nil, nil)
+	resp, err := http.Get(srv.URL + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Fatalf("status %d: a response arrived through the rejection path", resp.StatusCode)
+	}
+}

@@ -236,8 +236,12 @@ func (w *wiring) buildFrontend(ctx context.Context) (*component, net.Addr, error
 		if err != nil {
 			return fail(err)
 		}
+		deliver := fe.Deliver
+		if r.producer == cordon.StageRequestValidator {
+			deliver = fe.DeliverRejection
+		}
 		if _, err := bus.SubscribeReplies(bc.nc, w.subj.Reply(r.bus, fc.ID), r.bus, v, w.busMet,
-			w.log.With("role", "frontend"), fe.Deliver); err != nil {
+			w.log.With("role", "frontend"), deliver); err != nil {
 			return fail(err)
 		}
 	}
