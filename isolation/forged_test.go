@@ -115,7 +115,7 @@ func (d *deployment) forgedApprovals(t *testing.T) {
 }
 
 // rejectionsOnly: bus 1 carries the request validator's rejections back
-// to the frontend, never answers. A request validator that was taken over
+// to the frontend, never answers (a gap this test found, since closed). A request validator that was taken over
 // (its own key and NKey) answers an in-flight request on bus 1 with a
 // fabricated 200; the client must get the genuine, response-validated
 // answer instead.
@@ -123,11 +123,6 @@ func (d *deployment) rejectionsOnly(t *testing.T) {
 	if d.mode == "single-validation" {
 		t.Skip("no request validator in single validation")
 	}
-	// Known gap: the frontend delivers whatever a trusted producer
-	// answers on a reply route, so this fabricated answer reaches the
-	// client today. docs/security.md ("Request validator") says so; the
-	// fix is for the frontend to accept only outcomes on bus 1.
-	t.Skip("known gap: a request validator's answer on bus 1 reaches the client (docs/security.md)")
 	res := make(chan string, 1)
 	go func() {
 		resp, err := d.httpClient("client").Get(d.publicURL() + "/items/slow2")
