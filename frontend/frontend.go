@@ -226,24 +226,33 @@ func (f *Frontend) serve(w http.ResponseWriter, r *http.Request, id cordon.Reque
 	defer cancel()
 	answer := f.pending.add(id)
 	defer f.pending.remove(id)
-	if err := f.send.Send(ctx, m); err != nil {
-		kind := cordon.KindOf(err)
-		if kind != cordon.KindExpired {
-			kind = cordon.KindUnavailable
+	// Wait for the publish ack and the answer at once: the answer can only
+	// come after the message was stored, and overlapping the two saves a
+	// round trip on every request.
+	sent := make(chan error, 1)
+	go func() { sent <- f.send.Send(ctx, m) }()
+	for {
+		select {
+		case err := <-sent:
+			if err != nil {
+				kind := cordon.KindOf(err)
+				if kind != cordon.KindExpired {
+					kind = cordon.KindUnavailable
+				}
+				log.Warn("publish to bus 1 failed", "err", err)
+				return f.fail(w, id, cordon.Outcome{Kind: kind, Rule: "bus.dirty-req"}, nil)
+			}
+			sent = nil // stored; keep waiting for the answer
+		case a := <-answer:
+			return f.answer(w, id, a, log)
+		case <-ctx.Done():
+			if r.Context().Err() != nil {
+				log.Info("client went away")
+				return 499
+			}
+			log.Info("deadline passed")
+			return f.fail(w, id, cordon.Outcome{Kind: cordon.KindExpired, Rule: "deadline"}, nil)
 		}
-		log.Warn("publish to bus 1 failed", "err", err)
-		return f.fail(w, id, cordon.Outcome{Kind: kind, Rule: "bus.dirty-req"}, nil)
-	}
-	select {
-	case a := <-answer:
-		return f.answer(w, id, a, log)
-	case <-ctx.Done():
-		if r.Context().Err() != nil {
-			log.Info("client went away")
-			return 499
-		}
-		log.Info("deadline passed")
-		return f.fail(w, id, cordon.Outcome{Kind: cordon.KindExpired, Rule: "deadline"}, nil)
 	}
 }
 
