@@ -15,9 +15,11 @@ func TestSealRefusesWhatOpenRefuses(t *testing.T) {
 	s := newSigner(t, cordon.StageBackend, frontendKey)
 	for name, edit := range map[string]func(*cordon.Message){
 		"status 42 (net/http client accepts 000-999)": func(m *cordon.Message) { m.Response = &cordon.ResponseHead{Status: 42} },
-		"status 65736 wraps to 200":                  func(m *cordon.Message) { m.Response = &cordon.ResponseHead{Status: 65736} },
-		"findings over cap":                          func(m *cordon.Message) { m.Verdict.Findings = make([]cordon.Finding, envelope.MaxFindings+1) },
-		"header values over cap":                     func(m *cordon.Message) { m.Request.Header = http.Header{"X": make([]string, envelope.MaxHeaderValues+1)} },
+		"status 65736 wraps to 200":                   func(m *cordon.Message) { m.Response = &cordon.ResponseHead{Status: 65736} },
+		"findings over cap":                           func(m *cordon.Message) { m.Verdict.Findings = make([]cordon.Finding, envelope.MaxFindings+1) },
+		"header values over cap": func(m *cordon.Message) {
+			m.Request.Header = http.Header{"X": make([]string, envelope.MaxHeaderValues+1)}
+		},
 	} {
 		m := requestMessage()
 		edit(m)
