@@ -12,10 +12,16 @@ import (
 	"testing"
 )
 
-// poisonBytes is the size of a poison answer: larger than what a bus
-// accepts in one message (max_payload 16 MiB), smaller than the raised
-// response limit the poison test configures.
-const poisonBytes = 17 << 20
+// Poison answers. Requests for account "poison-big" (or payments with
+// that reference) are answered with a body larger than what a bus accepts
+// in one message (max_payload 16 MiB) but smaller than the raised
+// response limit the poison test configures; "poison-hdr" with more
+// Set-Cookie fields than the envelope codec carries (1024 values of one
+// header).
+const (
+	poisonBytes   = 17 << 20
+	poisonCookies = 1100
+)
 
 // upstream is the API behind the gateway: the chaos bank of
 // testdata/api.yaml. It records every request it receives by X-Request-Id
@@ -84,7 +90,7 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/accounts/"):
 		acct := strings.TrimPrefix(r.URL.Path, "/accounts/")
 		if strings.HasPrefix(acct, "poison") {
-			u.writePoison(w)
+			u.writePoison(w, acct)
 			return
 		}
 		fmt.Fprintf(w, `{"id":%q,"owner":"chaos","balance":12.5,"currency":"EUR","seq":%d}`, acct, seq)
@@ -98,8 +104,8 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, `{"error":"bad body"}`, http.StatusBadRequest)
 			return
 		}
-		if p.Reference == "poison" {
-			u.writePoison(w)
+		if strings.HasPrefix(p.Reference, "poison") {
+			u.writePoison(w, p.Reference)
 			return
 		}
 		w.WriteHeader(http.StatusCreated)
@@ -109,10 +115,18 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// writePoison answers with a valid account whose owner is poisonBytes
-// long: an answer the backend may read (its limit is raised) but no bus
-// can carry.
-func (u *upstream) writePoison(w http.ResponseWriter) {
+// writePoison answers with a valid account that no bus can carry: for
+// "poison-hdr" one with poisonCookies Set-Cookie fields, otherwise one
+// whose owner is poisonBytes long (the backend may read it: its limit is
+// raised).
+func (u *upstream) writePoison(w http.ResponseWriter, kind string) {
+	if kind == "poison-hdr" {
+		for i := range poisonCookies {
+			w.Header().Add("Set-Cookie", fmt.Sprintf("c%d=1", i))
+		}
+		fmt.Fprint(w, `{"id":"poison","owner":"chaos","balance":0,"currency":"EUR","seq":0}`)
+		return
+	}
 	u.mu.Lock()
 	if u.poison == nil {
 		b := make([]byte, 0, poisonBytes+128)
