@@ -274,6 +274,9 @@ func (e *env) assertAudit(t *testing.T, hist []Record, caughtUpBy time.Time) aud
 		t.Errorf("audit: %s", v)
 	}
 	strict := os.Getenv("CORDON_CHAOS_STRICT") == "1"
+	if len(rep.Gaps) > 0 {
+		t.Logf("audit: %d request ids breach the invariant in the known ways of docs/faults.md (first ones below)", len(rep.Gaps))
+	}
 	for i, g := range rep.Gaps {
 		switch {
 		case strict:
