@@ -94,6 +94,11 @@ type Bus struct {
 	// AdminNKey is the admin's public NKey ("U…"), for `cordon nats` and
 	// `cordon nats-config`.
 	AdminNKey string `yaml:"admin_nkey"`
+	// AuditNKey and AuditNKeyFile give this bus's audit shipper its own
+	// NATS user ("audit-<bus>"), so an audit credential opens one bus
+	// only. Empty: the shared components.audit credential.
+	AuditNKey     string `yaml:"audit_nkey"`
+	AuditNKeyFile string `yaml:"audit_nkey_file"`
 	// RelaxedFsync keeps nats-server's default fsync interval (2 minutes)
 	// instead of fsyncing every write: several times faster, but a power
 	// loss can lose acknowledged messages. Default false.

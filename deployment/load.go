@@ -140,6 +140,7 @@ func (c *Config) resolvePaths(dir string) {
 	for _, b := range []*Bus{&c.Buses.DirtyReq, &c.Buses.CleanReq, &c.Buses.DirtyResp, &c.Buses.CleanResp} {
 		abs(&b.StoreDir)
 		abs(&b.AdminNKeyFile)
+		abs(&b.AuditNKeyFile)
 		abs(&b.TLS.CA)
 		abs(&b.TLS.Cert)
 		abs(&b.TLS.Key)

@@ -49,7 +49,11 @@ func (w *wiring) buildAuditShippers(ctx context.Context, buses []cordon.Bus, cre
 	c.close = append(c.close, func() { _ = store.Close() })
 	var shippers []*audit.Shipper
 	for _, b := range buses {
-		bc, err := w.connect(ctx, c, "audit", b, cfg.Components.Audit.NKeyFile)
+		nkeyFile := cfg.Components.Audit.NKeyFile
+		if f := cfg.Buses.Get(b).AuditNKeyFile; f != "" {
+			nkeyFile = f
+		}
+		bc, err := w.connect(ctx, c, auditUser(cfg, b), b, nkeyFile)
 		if err != nil {
 			return fail(err)
 		}

@@ -59,7 +59,6 @@ func natsServer(cfg *deployment.Config, b cordon.Bus) (natsconf.Server, error) {
 	cands := []cand{
 		{natsconf.RoleFrontend, comps.Frontend.NKey, pick(sv, []cordon.Bus{1, 3}, cordon.BusesOf(cordon.StageFrontend))},
 		{natsconf.RoleBackend, comps.Backend.NKey, pick(sv, []cordon.Bus{1, 3}, cordon.BusesOf(cordon.StageBackend))},
-		{natsconf.RoleAudit, comps.Audit.NKey, cordon.Buses},
 		{natsconf.RoleAdmin, bc.AdminNKey, cordon.Buses},
 	}
 	if !sv {
@@ -77,7 +76,32 @@ func natsServer(cfg *deployment.Config, b cordon.Bus) (natsconf.Server, error) {
 		}
 		s.Users = append(s.Users, u)
 	}
+	// Audit users: one per bus that has its own audit credential, and the
+	// shared one for the others.
+	var shared []cordon.Bus
+	for _, x := range buses {
+		if k := cfg.Buses.Get(x).AuditNKey; k != "" {
+			s.Users = append(s.Users, natsconf.User{Name: auditUser(cfg, x), Role: natsconf.RoleAudit, NKey: k, Buses: []cordon.Bus{x}})
+		} else {
+			shared = append(shared, x)
+		}
+	}
+	if comps.Audit.NKey != "" && len(shared) > 0 {
+		u := natsconf.User{Name: "audit", Role: natsconf.RoleAudit, NKey: comps.Audit.NKey}
+		if len(shared) < len(buses) {
+			u.Buses = shared
+		}
+		s.Users = append(s.Users, u)
+	}
 	return s, nil
+}
+
+// auditUser is the NATS user of bus b's audit shipper.
+func auditUser(cfg *deployment.Config, b cordon.Bus) string {
+	if cfg.Buses.Get(b).AuditNKey != "" || cfg.Buses.Get(b).AuditNKeyFile != "" {
+		return "audit-" + b.String()
+	}
+	return "audit"
 }
 
 func pick(cond bool, a, b []cordon.Bus) []cordon.Bus {

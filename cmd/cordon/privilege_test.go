@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/cordon-gateway/cordon/deployment"
 	"github.com/cordon-gateway/cordon/embednats"
 	"github.com/cordon-gateway/cordon/envelope"
+	"github.com/cordon-gateway/cordon/internal/testkit"
 	"github.com/cordon-gateway/cordon/natsconf"
 	"github.com/nats-io/nkeys"
 )
@@ -77,9 +79,16 @@ func TestRolesRunWithLeastPrivilege(t *testing.T) {
 				if mode == "single-nats" {
 					ports[b] = ports[cordon.BusDirtyReq]
 				}
-				fmt.Fprintf(&buses, "  %s: {url: \"nats://127.0.0.1:%d\", admin_nkey_file: %q, admin_nkey: %q, store_dir: %q, max_store: 64MiB, relaxed_fsync: true}\n",
+				audit := ""
+				if mode == "full" {
+					// Each bus's audit shipper has its own credential.
+					seed := filepath.Join(keys, "audit-"+b.String()+".nk")
+					writeUserSeed(t, seed)
+					audit = fmt.Sprintf(", audit_nkey_file: %q, audit_nkey: %q", seed, publicNKey(t, seed))
+				}
+				fmt.Fprintf(&buses, "  %s: {url: \"nats://127.0.0.1:%d\", admin_nkey_file: %q, admin_nkey: %q, store_dir: %q, max_store: 64MiB, relaxed_fsync: true%s}\n",
 					strings.ReplaceAll(b.String(), "-", "_"), ports[b], k("admin.nk"), publicNKey(t, k("admin.nk")),
-					filepath.Join(dir, "nats-"+b.String()))
+					filepath.Join(dir, "nats-"+b.String()), audit)
 			}
 			comp := func(role string) string {
 				return fmt.Sprintf("{key_file: %q, nkey_file: %q, nkey: %q, workers: 4}", k(role+".key"), k(role+".nk"), publicNKey(t, k(role+".nk")))
@@ -135,10 +144,11 @@ apis:
 				}
 				t.Cleanup(srv.Shutdown)
 			}
-			if err := run(context.Background(), []string{"provision", "--config", cfgPath, "--no-audit"}, os.Getenv, io.Discard, io.Discard); err != nil {
+			if err := run(context.Background(), []string{"provision", "--config", cfgPath}, os.Getenv, io.Discard, io.Discard); err != nil {
 				t.Fatal(err)
 			}
 			s := startRoles(t, cfg)
+			stopAudit := startAudit(t, cfg)
 			resp, err := http.Get(s + "/items/abc")
 			if err != nil {
 				t.Fatal(err)
@@ -148,6 +158,7 @@ apis:
 			if resp.StatusCode != 200 || !strings.Contains(string(body), "widget") {
 				t.Fatalf("GET through least-privilege deployment: %d %s", resp.StatusCode, body)
 			}
+			getID := resp.Header.Get("X-Request-Id")
 			req, _ := http.NewRequest("POST", s+"/items", strings.NewReader(`{"name":"x"}`))
 			req.Header.Set("Content-Type", "application/json")
 			resp, err = http.DefaultClient.Do(req)
@@ -158,8 +169,50 @@ apis:
 			if resp.StatusCode != 201 {
 				t.Fatalf("POST: %d", resp.StatusCode)
 			}
+			// The audit shippers, each with only its credentials, recorded
+			// the request on every bus of the mode.
+			want := len(cfg.BusesUsed())
+			testkit.Eventually(t, 10*time.Second, func() bool {
+				var out strings.Builder
+				err := run(context.Background(), []string{"audit", "trace", "--config", cfgPath, "--json", getID}, os.Getenv, &out, io.Discard)
+				return err == nil && strings.Count(out.String(), `"bus":`) == want
+			}, "request %s not recorded on %d buses", getID, want)
+			stopAudit()
 		})
 	}
+}
+
+// writeUserSeed writes a fresh NATS user seed to path.
+func writeUserSeed(t *testing.T, path string) {
+	t.Helper()
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := kp.Seed()
+	if err := os.WriteFile(path, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startAudit runs the audit shippers of cfg as `cordon run audit` would.
+func startAudit(t *testing.T, cfg *deployment.Config) func() {
+	t.Helper()
+	w, err := newWiring(cfg, quietLog(), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c, err := w.buildAuditShippers(ctx, cfg.BusesUsed(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.run(ctx) }()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done; c.Close() }) }
+	t.Cleanup(stop)
+	return stop
 }
 
 // startRoles builds and runs each role of cfg as `cordon run` would, each
