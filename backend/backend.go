@@ -116,8 +116,7 @@ func Idempotent(method string) bool {
 
 // Call turns m from a request into its answer, in place: on return m
 // carries either the upstream response or an outcome. It returns an error
-// only when m must not be answered at all (a replay) or the ledger is
-// unreachable (retry).
+// only when the ledger is unreachable (retry).
 func (b *Backend) Call(ctx context.Context, m *cordon.Message, attempt int) error {
 	log := b.log.With("request_id", m.ID.String()) // only logged on failures
 	first, err := b.ledger.Claim(ctx, m.ID)
@@ -125,15 +124,14 @@ func (b *Backend) Call(ctx context.Context, m *cordon.Message, attempt int) erro
 		return err
 	}
 	if !first {
-		if attempt <= 1 {
-			// A first delivery of an id already taken was not redelivered
-			// by JetStream: it was injected or replayed. Drop it.
-			log.Warn("replayed request dropped", "method", m.Request.Method)
-			return &cordon.Error{Op: "backend", Kind: cordon.KindDuplicate, Rule: "replay",
-				Err: errors.New("request id already claimed")}
-		}
-		if !Idempotent(m.Request.Method) {
-			log.Warn("redelivered non-idempotent request not resent", "method", m.Request.Method, "attempt", attempt)
+		// The id was taken before. A first delivery of it is a replay, or
+		// a redelivery whose count the bus lost in a restart: either way
+		// it is never sent again, whatever the method. A redelivery of a
+		// non-idempotent request is not sent again either. Both answer
+		// "outcome unknown" under the same message id as the real answer,
+		// so the stream's dedupe drops this if the real one was stored.
+		if attempt <= 1 || !Idempotent(m.Request.Method) {
+			log.Warn("already-claimed request not sent again", "method", m.Request.Method, "attempt", attempt)
 			b.toOutcome(m, cordon.Outcome{Kind: cordon.KindDuplicate, Rule: "backend.at-most-once"})
 			return nil
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/cordon-gateway/cordon"
 	"github.com/cordon-gateway/cordon/envelope"
@@ -20,9 +21,59 @@ type Publisher struct {
 	signer  *envelope.Signer
 	subject func(*cordon.Message) (string, error)
 	metrics *Metrics
+	retry   bool
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// AttemptTimeout bounds one publish attempt of a retrying publisher. A
+// server that died after receiving a message but before acknowledging it
+// costs this long, not the rest of the deadline.
+const AttemptTimeout = time.Second
+
+// Retrying makes p retry a publish that was not acknowledged (timeout, no
+// responders, connection down) until the message's deadline, with the same
+// message id, so the stream stores it once. Stages use it: the message is
+// already in flight and retrying is its best chance. The frontend does
+// not: while its bus is down it answers 503 at once instead.
+func (p *Publisher) Retrying() *Publisher {
+	p.retry = true
+	return p
+}
+
+func (p *Publisher) publish(ctx context.Context, msg *nats.Msg, id string) (*jetstream.PubAck, error) {
+	if !p.retry {
+		return p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id))
+	}
+	wait := 20 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, AttemptTimeout)
+		ack, err := p.js.PublishMsg(actx, msg, jetstream.WithMsgID(id))
+		cancel()
+		if err == nil || errors.Is(err, nats.ErrMaxPayload) || ctx.Err() != nil || !transient(err) {
+			return ack, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 250*time.Millisecond)
+	}
+}
+
+// transient reports whether a publish error may pass on its own: a lost
+// or late acknowledgement, a server restarting, a reconnecting client.
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return false // the server answered and refused: retrying changes nothing
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrConnectionClosed) ||
+		errors.Is(err, nats.ErrDisconnected)
+}
 
 // NewInPublisher publishes to bus b's pipeline input subject.
 func NewInPublisher(js jetstream.JetStream, s Subjects, b cordon.Bus, signer *envelope.Signer, m *Metrics) *Publisher {
@@ -70,7 +121,7 @@ func (p *Publisher) Send(ctx context.Context, m *cordon.Message) error {
 		ctx, cancel = context.WithDeadline(ctx, m.Deadline)
 		defer cancel()
 	}
-	ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(MsgID(m.ID, p.signer.Stage())))
+	ack, err := p.publish(ctx, msg, MsgID(m.ID, p.signer.Stage()))
 	if err != nil {
 		p.metrics.Published.WithLabelValues(p.bus.String(), "error").Inc()
 		kind := cordon.KindUnavailable

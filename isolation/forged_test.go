@@ -192,7 +192,9 @@ func (d *deployment) forgedRequests(t *testing.T) {
 	cleanReq := inj.bus.String()
 	refused := d.metric(t, "backend", "cordon_bus_refused_total", `bus="`+cleanReq+`"`)
 	expired := d.metric(t, "backend", "cordon_bus_expired_total", `bus="`+cleanReq+`"`)
-	terms := d.metric(t, "backend", "cordon_bus_handled_total", `bus="`+cleanReq+`"`, `result="term"`)
+	// A replay is never sent upstream; the backend answers it "outcome
+	// unknown" under the real answer's dedupe id, which bus 3 drops.
+	dupes := d.metric(t, "backend", "cordon_bus_published_total", `bus="dirty-resp"`, `result="duplicate"`)
 	unmatched := d.metric(t, "frontend", "cordon_frontend_unmatched_answers_total")
 	before := d.upstreamCalls(t)
 
@@ -231,7 +233,7 @@ func (d *deployment) forgedRequests(t *testing.T) {
 	d.waitFor(t, "the backend to deal with every forgery", func() bool {
 		return d.metric(t, "backend", "cordon_bus_refused_total", `bus="`+cleanReq+`"`) >= refused+4 &&
 			d.metric(t, "backend", "cordon_bus_expired_total", `bus="`+cleanReq+`"`) >= expired+1 &&
-			d.metric(t, "backend", "cordon_bus_handled_total", `bus="`+cleanReq+`"`, `result="term"`) >= terms+1
+			d.metric(t, "backend", "cordon_bus_published_total", `bus="dirty-resp"`, `result="duplicate"`) >= dupes+1
 	})
 	if n := d.metric(t, "backend", "cordon_bus_refused_total", `bus="`+cleanReq+`"`) - refused; n != 4 {
 		t.Errorf("backend refused %v forged requests, want 4", n)
@@ -253,7 +255,16 @@ func (d *deployment) forgedRequests(t *testing.T) {
 	if total(calls) != total(before)+1 {
 		t.Errorf("the upstream saw %d requests during the forgeries, want only the GET after them", total(calls)-total(before))
 	}
-	if n := d.metric(t, "frontend", "cordon_frontend_unmatched_answers_total"); n != unmatched {
+	// In single validation the backend answers on the frontend's reply
+	// subject, which the frontend reads with a core subscription: the
+	// replay's "outcome unknown" echo reaches it even though the stream
+	// drops it as a duplicate, and the frontend drops it as unmatched (its
+	// request was answered long ago). Nothing else may arrive.
+	allowed := 0.0
+	if d.mode == "single-validation" {
+		allowed = 1
+	}
+	if n := d.metric(t, "frontend", "cordon_frontend_unmatched_answers_total"); n-unmatched > allowed {
 		t.Errorf("the frontend received %v answers to forged requests", n-unmatched)
 	}
 	d.forgeriesAudited(t, inj.bus, fs)

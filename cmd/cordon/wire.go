@@ -303,10 +303,10 @@ func (w *wiring) buildRequestValidator(ctx context.Context) (*component, error) 
 		return fail(err)
 	}
 	log := w.log.With("role", "request-validator")
-	reject := bus.NewReplyPublisher(in.js, w.subj, cordon.BusDirtyReq, signer, w.busMet)
+	reject := bus.NewReplyPublisher(in.js, w.subj, cordon.BusDirtyReq, signer, w.busMet).Retrying()
 	holder := validator.NewPolicy[validator.RequestChecker](pol)
 	w.onReload(func(p *policy.Policy) { holder.Store(p) })
-	stage := validator.NewRequest(holder, bus.NewInPublisher(out.js, w.subj, cordon.BusCleanReq, signer, w.busMet),
+	stage := validator.NewRequest(holder, bus.NewInPublisher(out.js, w.subj, cordon.BusCleanReq, signer, w.busMet).Retrying(),
 		reject, w.valMet, log)
 	stream := w.subj.Stream(cordon.BusDirtyReq)
 	c.checks = append(c.checks, consumerCheck(in, stream, bus.ConsumerRequestValidator))
@@ -346,7 +346,7 @@ func (w *wiring) buildResponseValidator(ctx context.Context) (*component, error)
 	log := w.log.With("role", "response-validator")
 	holder := validator.NewPolicy[validator.ResponseChecker](pol)
 	w.onReload(func(p *policy.Policy) { holder.Store(p) })
-	fwd := bus.NewReplyPublisher(out.js, w.subj, cordon.BusCleanResp, signer, w.busMet)
+	fwd := bus.NewReplyPublisher(out.js, w.subj, cordon.BusCleanResp, signer, w.busMet).Retrying()
 	stage := validator.NewResponse(holder, fwd, w.valMet, log)
 	stream := w.subj.Stream(cordon.BusDirtyResp)
 	c.checks = append(c.checks, consumerCheck(in, stream, bus.ConsumerResponseValidator))
@@ -413,9 +413,9 @@ func (w *wiring) buildBackend(ctx context.Context) (*component, error) {
 	log := w.log.With("role", "backend")
 	var pub *bus.Publisher
 	if single {
-		pub = bus.NewReplyPublisher(out.js, w.subj, cordon.BusDirtyResp, signer, w.busMet)
+		pub = bus.NewReplyPublisher(out.js, w.subj, cordon.BusDirtyResp, signer, w.busMet).Retrying()
 	} else {
-		pub = bus.NewInPublisher(out.js, w.subj, cordon.BusDirtyResp, signer, w.busMet)
+		pub = bus.NewInPublisher(out.js, w.subj, cordon.BusDirtyResp, signer, w.busMet).Retrying()
 	}
 	be, err := backend.New(backend.Config{Upstreams: ups, MaxResponseBytes: int64(w.cfg.Limits.MaxResponseBytes),
 		MaxIdleConnsPerHost: cc.MaxIdleConnsPerHost}, ledger, pub, log)
