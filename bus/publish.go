@@ -112,7 +112,9 @@ func (p *Publisher) Send(ctx context.Context, m *cordon.Message) error {
 	}()
 	data, err := envelope.Seal((*bp)[:0], m, p.signer)
 	if err != nil {
-		return &cordon.Error{Op: "publish " + p.bus.String(), Kind: cordon.KindInternal, Err: err}
+		// More than an envelope carries (header counts, status range):
+		// as final as an oversized message, so not retried.
+		return &cordon.Error{Op: "publish " + p.bus.String(), Kind: cordon.KindTooLarge, Err: err}
 	}
 	*bp = data
 	msg := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{}}
