@@ -121,6 +121,10 @@ func JudgeResponse(c ResponseChecker, m *cordon.Message, met *Metrics, log *slog
 	if o.Kind != cordon.KindInternal {
 		o.Kind = cordon.KindBlocked
 	}
+	// Where the upstream's answer broke the contract is the upstream's
+	// business: a pointer such as /password_hash would tell the client
+	// what was withheld. The finding keeps it, for logs and the audit.
+	o.Pointer = ""
 	m.Outcome = o
 	m.Response = nil
 	m.Body = nil

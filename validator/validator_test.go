@@ -67,7 +67,7 @@ func TestJudgeResponse(t *testing.T) {
 	if validator.JudgeResponse(checker{err: block}, m, validator.NewMetrics(nil), quiet) {
 		t.Fatal("blocked response passed")
 	}
-	if m.Outcome.Kind != cordon.KindBlocked || m.Outcome.Rule != "dlp.aws-access-key-id" || m.Response != nil || m.Body != nil {
+	if m.Outcome.Kind != cordon.KindBlocked || m.Outcome.Rule != "dlp.aws-access-key-id" || m.Outcome.Pointer != "" || m.Response != nil || m.Body != nil {
 		t.Fatalf("a blocked response must become a generic outcome with no head or body: %+v", m)
 	}
 	m = resp()
