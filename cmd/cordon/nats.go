@@ -143,24 +143,8 @@ func listenOf(bc *deployment.Bus) (string, int, error) {
 	return host, port, nil
 }
 
-func busFlag(fs interface {
-	String(name, value, usage string) *string
-}) *string {
-	return fs.String("bus", "", "bus number (1-4) or name (dirty-req, clean-req, dirty-resp, clean-resp)")
-}
-
 func runNATSConfig(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("nats-config", stderr)
-	config := fs.String("config", "cordon.yaml", "deployment configuration")
-	busName := busFlag(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, b, err := loadForBus(*config, *busName, getenv)
-	if err != nil {
-		return err
-	}
-	s, err := natsServer(cfg, b)
+	s, _, err := serverFromFlags("nats-config", args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -175,17 +159,7 @@ func runNATSConfig(_ context.Context, args []string, getenv func(string) string,
 // runNATS runs the nats-server of one bus in this process, with the same
 // configuration `cordon nats-config` prints.
 func runNATS(ctx context.Context, args []string, getenv func(string) string, _, stderr io.Writer) error {
-	fs := newFlagSet("nats", stderr)
-	config := fs.String("config", "cordon.yaml", "deployment configuration")
-	busName := busFlag(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, b, err := loadForBus(*config, *busName, getenv)
-	if err != nil {
-		return err
-	}
-	s, err := natsServer(cfg, b)
+	s, b, err := serverFromFlags("nats", args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -200,6 +174,22 @@ func runNATS(ctx context.Context, args []string, getenv func(string) string, _, 
 	log := newLogger(stderr, slog.LevelInfo)
 	log.Info("nats server ready", "bus", b.String(), "url", srv.ClientURL(), "store", s.StoreDir, "users", len(s.Users))
 	return srv.Run(ctx)
+}
+
+// serverFromFlags parses --config and --bus and describes that bus's server.
+func serverFromFlags(name string, args []string, getenv func(string) string, stderr io.Writer) (natsconf.Server, cordon.Bus, error) {
+	fs := newFlagSet(name, stderr)
+	config := fs.String("config", "cordon.yaml", "deployment configuration")
+	busName := fs.String("bus", "", "bus number (1-4) or name (dirty-req, clean-req, dirty-resp, clean-resp)")
+	if err := parseFlags(fs, args); err != nil {
+		return natsconf.Server{}, 0, err
+	}
+	cfg, b, err := loadForBus(*config, *busName, getenv)
+	if err != nil {
+		return natsconf.Server{}, 0, err
+	}
+	s, err := natsServer(cfg, b)
+	return s, b, err
 }
 
 func loadForBus(path, busName string, getenv func(string) string) (*deployment.Config, cordon.Bus, error) {

@@ -16,7 +16,7 @@ import (
 	"github.com/cordon-gateway/cordon"
 	"github.com/cordon-gateway/cordon/deployment"
 	"github.com/cordon-gateway/cordon/embednats"
-	"github.com/cordon-gateway/cordon/envelope"
+	"github.com/cordon-gateway/cordon/internal/localdeploy"
 	"github.com/cordon-gateway/cordon/internal/testkit"
 	"github.com/cordon-gateway/cordon/natsconf"
 	"github.com/nats-io/nkeys"
@@ -24,15 +24,7 @@ import (
 
 func publicNKey(t *testing.T, seedFile string) string {
 	t.Helper()
-	seed, err := os.ReadFile(seedFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, err := nkeys.FromSeed([]byte(strings.TrimSpace(string(seed))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := kp.PublicKey()
+	pub, err := localdeploy.PublicNKey(seedFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,19 +33,11 @@ func publicNKey(t *testing.T, seedFile string) string {
 
 func publicSigningKey(t *testing.T, keyFile string) string {
 	t.Helper()
-	pem, err := os.ReadFile(keyFile)
+	pub, err := localdeploy.PublicSigningKey(keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	priv, err := envelope.ParsePrivateKey(pem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sg, err := envelope.NewSigner(cordon.StageFrontend, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return envelope.EncodePublicKey(sg.Public())
+	return pub
 }
 
 // TestRolesRunWithLeastPrivilege runs every role with its own NKey against

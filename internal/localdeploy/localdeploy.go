@@ -166,7 +166,8 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-func publicNKey(seedFile string) (string, error) {
+// PublicNKey reads a NATS user seed file and returns its public key.
+func PublicNKey(seedFile string) (string, error) {
 	seed, err := os.ReadFile(seedFile)
 	if err != nil {
 		return "", err
@@ -178,7 +179,9 @@ func publicNKey(seedFile string) (string, error) {
 	return kp.PublicKey()
 }
 
-func publicSigningKey(keyFile string) (string, error) {
+// PublicSigningKey reads an Ed25519 PEM key file and returns its public
+// key in the configuration's base64 form.
+func PublicSigningKey(keyFile string) (string, error) {
 	pem, err := os.ReadFile(keyFile)
 	if err != nil {
 		return "", err
@@ -202,13 +205,13 @@ func (d *Deployment) writeConfig(keys string) (string, map[string]string, error)
 	nk := map[string]string{}
 	sk := map[string]string{}
 	for _, r := range []string{"frontend", "request-validator", "backend", "response-validator", "audit", "admin"} {
-		pub, err := publicNKey(k(r + ".nk"))
+		pub, err := PublicNKey(k(r + ".nk"))
 		if err != nil {
 			return "", nil, err
 		}
 		nk[r] = pub
 		if r != "admin" {
-			if sk[r], err = publicSigningKey(k(r + ".key")); err != nil {
+			if sk[r], err = PublicSigningKey(k(r + ".key")); err != nil {
 				return "", nil, err
 			}
 		}
