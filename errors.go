@@ -69,11 +69,6 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Errorf builds an *Error with a formatted internal cause.
-func Errorf(op string, kind ErrorKind, format string, args ...any) *Error {
-	return &Error{Op: op, Kind: kind, Err: fmt.Errorf(format, args...)}
-}
-
 // KindOf returns the kind of the first *Error in err's chain, KindInternal
 // for any other non-nil error, and KindNone for nil.
 func KindOf(err error) ErrorKind {

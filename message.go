@@ -36,10 +36,6 @@ type Message struct {
 // Expired reports whether the deadline has passed at now.
 func (m *Message) Expired(now time.Time) bool { return !m.Deadline.After(now) }
 
-// IsResponse reports whether m carries an answer for the client (an upstream
-// response or an outcome) rather than a request.
-func (m *Message) IsResponse() bool { return m.Response != nil || m.Outcome.Kind != KindNone }
-
 // Trace is W3C trace context, carried verbatim.
 type Trace struct {
 	Parent string // traceparent

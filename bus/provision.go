@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -130,19 +129,6 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Subjects, b cordon
 		if err != nil {
 			return fmt.Errorf("provision %s ledger: %w", b, err)
 		}
-	}
-	return nil
-}
-
-// Ready reports whether js answers and bus b's stream exists.
-func Ready(ctx context.Context, js jetstream.JetStream, s Subjects, b cordon.Bus) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if _, err := js.Stream(ctx, s.Stream(b)); err != nil {
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return fmt.Errorf("%s: stream %s missing (run cordon provision)", b, s.Stream(b))
-		}
-		return fmt.Errorf("%s: %w", b, err)
 	}
 	return nil
 }

@@ -89,9 +89,6 @@ func (s *Server) ClientURL() string { return s.srv.ClientURL() }
 // components that share the server's process.
 func (s *Server) InProcess() nats.Option { return nats.InProcessServer(s.srv) }
 
-// Server exposes the underlying server, for tests that inspect it.
-func (s *Server) Server() *server.Server { return s.srv }
-
 // Shutdown stops the server and waits until it is down.
 func (s *Server) Shutdown() {
 	s.srv.Shutdown()
