@@ -118,7 +118,7 @@ func (c *apiCompiler) compileScheme(name string, ss *openapi3.SecurityScheme, cf
 		if s.in != "header" && s.in != "query" && s.in != "cookie" {
 			return nil, fmt.Errorf("apiKey in %q: not supported", s.in)
 		}
-		if cfg.JWKSFile != "" || cfg.JWKS != "" || cfg.Issuer != "" || len(cfg.Audience) > 0 {
+		if cfg.JWKSFile != "" || cfg.JWKS != "" || cfg.JWKSURL != "" || cfg.Issuer != "" || len(cfg.Audience) > 0 {
 			return nil, fmt.Errorf("JWT settings on an apiKey scheme")
 		}
 		keys := cfg.Keys
@@ -155,6 +155,12 @@ func (c *apiCompiler) compileScheme(name string, ss *openapi3.SecurityScheme, cf
 		s.kind, s.in, s.key = "jwt", "header", "Authorization"
 		if len(cfg.Keys) > 0 || cfg.KeysFile != "" {
 			return nil, fmt.Errorf("API keys on a JWT scheme")
+		}
+		if cfg.JWKSURL != "" && cfg.JWKSFile != "" {
+			return nil, fmt.Errorf("jwks_url and jwks_file: choose one")
+		}
+		if cfg.JWKSURL != "" && cfg.JWKS == "" {
+			return nil, fmt.Errorf("jwks_url %s was not fetched (cordon fetches it before compiling)", cfg.JWKSURL)
 		}
 		data := []byte(cfg.JWKS)
 		if cfg.JWKSFile != "" {

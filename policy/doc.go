@@ -26,8 +26,9 @@
 //     requirements: API keys (header, query, cookie; SHA-256 hashes compared
 //     in constant time) and JWT bearer tokens (oauth2, openIdConnect and
 //     http bearer schemes; JWKS from a file or inline; iss, aud, exp, nbf,
-//     iat, asymmetric algorithm allow-list). JWKS URLs are not fetched: the
-//     engine does no network I/O, so fetch them into a file and reload.
+//     iat, asymmetric algorithm allow-list). The engine does no network I/O:
+//     a jwks_url is fetched by the caller (cmd/cordon) into the inline
+//     jwks before Compile.
 //  5. Path, query, header and cookie parameters (400): strict (undeclared
 //     query parameters and cookies rejected unless relaxed per operation;
 //     case variants of declared names and repeated scalars always

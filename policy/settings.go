@@ -167,6 +167,12 @@ type SchemeSettings struct {
 	JWKSFile string `yaml:"jwks_file" json:"jwks_file,omitempty"`
 	// JWKS is an inline JSON Web Key Set, used if JWKSFile is empty.
 	JWKS string `yaml:"jwks" json:"jwks,omitempty"`
+	// JWKSURL is where the JSON Web Key Set is published. The engine does
+	// no network I/O: the process that compiles the policy (cmd/cordon)
+	// fetches it into JWKS first — https, or http on loopback only, 5 s,
+	// at most 1 MiB — and again at every reload and every 10 minutes; a
+	// failed fetch keeps the policy that is running.
+	JWKSURL string `yaml:"jwks_url" json:"jwks_url,omitempty"`
 	// Issuer is the required "iss". Required for JWT schemes.
 	Issuer string `yaml:"issuer" json:"issuer,omitempty"`
 	// Audience: "aud" must contain one of these. Required for JWT schemes.

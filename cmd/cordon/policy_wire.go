@@ -42,6 +42,10 @@ func compileFromConfig(w *wiring) (*policy.Policy, error) {
 }
 
 func compileAPIs(list []deployment.API) (*policy.Policy, error) {
+	list, err := withFetchedJWKS(context.Background(), list)
+	if err != nil {
+		return nil, err
+	}
 	var apis []policy.API
 	for _, a := range list {
 		spec, err := os.ReadFile(a.Spec)
@@ -84,6 +88,13 @@ func (w *wiring) reloadOnHUP(ctx context.Context) error {
 	defer signal.Stop(hup)
 	tick := time.NewTicker(reloadPoll)
 	defer tick.Stop()
+	// Key sets fetched from a jwks_url are fetched again periodically.
+	var refresh <-chan time.Time
+	if needsJWKSRefresh(w.cfg.APIs) {
+		t := time.NewTicker(jwksRefresh)
+		defer t.Stop()
+		refresh = t.C
+	}
 	seen := w.watchedStamp()
 	for {
 		select {
@@ -92,6 +103,8 @@ func (w *wiring) reloadOnHUP(ctx context.Context) error {
 		case <-hup:
 			_ = w.reload()
 			seen = w.watchedStamp()
+		case <-refresh:
+			_ = w.reload()
 		case <-tick.C:
 			if now := w.watchedStamp(); now != seen {
 				seen = now
