@@ -37,7 +37,7 @@ func FuzzHTTPToEnvelope(f *testing.F) {
 			return
 		}
 		l := &loopback{answer: echoOK}
-		fe, err := frontend.New(frontend.Config{ID: "fe1", Timeout: time.Second, MaxBodyBytes: 1024,
+		fe, err := frontend.New(frontend.Config{ID: "fe1", Timeout: 200 * time.Millisecond, MaxBodyBytes: 1024,
 			MaxHeaderBytes: 2048, MaxURLBytes: 512, MaxInflight: 4}, l, nil, nil, quiet, nil)
 		if err != nil {
 			t.Fatal(err)
