@@ -45,7 +45,7 @@ func (r *reader) fixed(n int, what string) []byte {
 
 func (r *reader) uvarint(what string) uint64 {
 	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
+	if n <= 0 || n != uvarintLen(v) { // only the minimal encoding: one encoding per message
 		r.fail(what)
 		return 0
 	}
@@ -80,16 +80,20 @@ func (r *reader) header(what string) http.Header {
 		return nil
 	}
 	h := make(http.Header, n)
-	for range n {
+	prev := ""
+	for i := range n {
 		k := r.str(what)
 		nv := r.count(maxHeaderValues, what)
 		if r.err != nil {
 			return nil
 		}
-		if _, dup := h[k]; dup {
-			r.fail(what + " duplicate name")
+		// Names are written sorted and unique (appendHeader), so exactly
+		// one encoding exists for every header: anything else is refused.
+		if i > 0 && k <= prev {
+			r.fail(what + " names not sorted or repeated")
 			return nil
 		}
+		prev = k
 		vs := make([]string, nv)
 		for j := range vs {
 			vs[j] = r.str(what)
@@ -170,4 +174,14 @@ func decodePayload(p []byte) (*cordon.Message, error) {
 		return nil, fmt.Errorf("%w: status %d", ErrMalformed, m.Response.Status)
 	}
 	return m, nil
+}
+
+// uvarintLen is the length of the minimal uvarint encoding of v.
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
 }
