@@ -17,6 +17,7 @@ import (
 
 	"github.com/cordon-gateway/cordon"
 	"github.com/cordon-gateway/cordon/frontend"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -26,6 +27,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 type loopback struct {
 	mu     sync.Mutex
 	fe     *frontend.Frontend
+	reg    *prometheus.Registry
 	sent   []*cordon.Message
 	err    error
 	answer func(*cordon.Message) *cordon.Message // nil: never answer
@@ -64,7 +66,8 @@ func newFrontend(t *testing.T, l *loopback, mod func(*frontend.Config), limiter 
 	if mod != nil {
 		mod(&cfg)
 	}
-	fe, err := frontend.New(cfg, l, limiter, func(string, string) string { return "api/op" }, quiet, nil)
+	l.reg = prometheus.NewRegistry()
+	fe, err := frontend.New(cfg, l, limiter, func(string, string) string { return "api/op" }, quiet, l.reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,6 +249,9 @@ func TestDeadlineAnswers504AndDropsTheLateAnswer(t *testing.T) {
 	}
 	// The late answer finds no waiter and goes nowhere.
 	l.fe.Deliver(echoOK(l.sent[0]))
+	if n := unmatched(t, l); n != 1 {
+		t.Fatalf("late answer not counted as unmatched (%v)", n)
+	}
 }
 
 func TestBusDownAnswers503WithRetryAfter(t *testing.T) {
@@ -319,7 +325,11 @@ func TestAnswersReachOnlyTheirOwnRequest(t *testing.T) {
 	}
 	wg.Wait()
 	// An answer for another frontend, or one nobody waits for, is dropped.
+	before := unmatched(t, l)
 	l.fe.Deliver(&cordon.Message{ID: cordon.NewRequestID(time.Now()), ReplyTo: "fe2"})
+	if n := unmatched(t, l); n != before+1 {
+		t.Fatalf("an answer for another frontend was not dropped (%v -> %v)", before, n)
+	}
 }
 
 type denyAll struct{}
@@ -376,4 +386,20 @@ func TestRejectionBusCarriesOnlyRejections(t *testing.T) {
 	if resp.StatusCode != 400 {
 		t.Fatalf("status %d: a response arrived through the rejection path", resp.StatusCode)
 	}
+}
+
+// unmatched reads cordon_frontend_unmatched_answers_total.
+func unmatched(t *testing.T, l *loopback) float64 {
+	t.Helper()
+	mfs, err := l.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "cordon_frontend_unmatched_answers_total" {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatal("no unmatched-answers metric")
+	return 0
 }

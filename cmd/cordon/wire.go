@@ -207,10 +207,7 @@ func (w *wiring) buildFrontend(ctx context.Context) (*component, net.Addr, error
 	var cur atomic.Pointer[policy.Policy]
 	cur.Store(pol)
 	w.onReload(func(p *policy.Policy) { cur.Store(p) })
-	limiter, err := w.rateLimiter()
-	if err != nil {
-		return fail(err)
-	}
+	limiter := w.rateLimiter()
 	lim := w.cfg.Limits
 	fe, err := frontend.New(frontend.Config{
 		ID: fc.ID, Timeout: w.cfg.Timeout,
@@ -452,11 +449,11 @@ func (w *wiring) buildBackend(ctx context.Context) (*component, error) {
 	return c, nil
 }
 
-func (w *wiring) rateLimiter() (frontend.Limiter, error) {
+func (w *wiring) rateLimiter() frontend.Limiter {
 	rl := w.cfg.Limits.RateLimit
 	l := frontend.NewRateLimiter(frontend.RateConfig{PerClient: rl.PerClient, Burst: rl.Burst, PerOperation: rl.PerOperation})
 	if l == nil {
-		return nil, nil // a nil *RateLimiter in the interface would not be nil
+		return nil // a nil *RateLimiter in the interface would not be nil
 	}
-	return l, nil
+	return l
 }
