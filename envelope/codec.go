@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"crypto/ed25519"
+	"crypto/hmac"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,8 +15,10 @@ import (
 // Version is the payload version this package writes and reads.
 const Version = 1
 
+// The authentication algorithms of the alg byte.
 const (
-	algEd25519 = 1
+	algEd25519 = 1 // Ed25519ctx signature (the default)
+	algHMAC    = 2 // HMAC-SHA-512 under a link key shared by producer and consumers
 
 	magic0, magic1, magic2 = 'C', 'D', 'N'
 
@@ -55,6 +58,11 @@ func Seal(dst []byte, m *cordon.Message, s *Signer) ([]byte, error) {
 	payloadAt := len(dst)
 	m.Producer = s.stage
 	dst = appendPayload(dst, m)
+	if s.link != nil {
+		dst[start+4] = algHMAC
+		copy(dst[sigAt:], linkMAC(s.link, dst[payloadAt:]))
+		return dst, nil
+	}
 	sig, err := s.priv.Sign(nil, dst[payloadAt:], signOpts)
 	if err != nil {
 		return dst[:start], fmt.Errorf("envelope: sign: %w", err)
@@ -99,6 +107,7 @@ func responseHeader(m *cordon.Message) http.Header {
 // Info is what the fixed prefix of a wire message says, before anything is
 // believed.
 type Info struct {
+	Link      bool // authenticated with a link key (HMAC), not an Ed25519 signature
 	KeyID     KeyID
 	Signature []byte // aliases the wire bytes
 	Payload   []byte // aliases the wire bytes
@@ -109,10 +118,10 @@ func Split(wire []byte) (Info, error) {
 	if len(wire) < HeaderSize || wire[0] != magic0 || wire[1] != magic1 || wire[2] != magic2 {
 		return Info{}, ErrMalformed
 	}
-	if wire[3] != Version || wire[4] != algEd25519 {
+	if wire[3] != Version || (wire[4] != algEd25519 && wire[4] != algHMAC) {
 		return Info{}, fmt.Errorf("%w: version %d alg %d", ErrMalformed, wire[3], wire[4])
 	}
-	var in Info
+	in := Info{Link: wire[4] == algHMAC}
 	copy(in.KeyID[:], wire[5:13])
 	in.Signature = wire[13:HeaderSize]
 	in.Payload = wire[HeaderSize:]
@@ -127,12 +136,8 @@ func Open(wire []byte, v *Verifier) (*cordon.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	pub, ok := v.keys[in.KeyID]
-	if !ok {
-		return nil, ErrUnknownKey
-	}
-	if err := ed25519.VerifyWithOptions(pub, in.Payload, in.Signature, signOpts); err != nil {
-		return nil, ErrBadSignature
+	if err := v.check(in); err != nil {
+		return nil, err
 	}
 	m, err := decodePayload(in.Payload)
 	if err != nil {
@@ -162,10 +167,26 @@ func VerifyWith(wire []byte, pub ed25519.PublicKey) error {
 	if err != nil {
 		return err
 	}
-	if KeyIDOf(pub) != in.KeyID {
+	if in.Link || KeyIDOf(pub) != in.KeyID {
 		return ErrUnknownKey
 	}
 	if err := ed25519.VerifyWithOptions(pub, in.Payload, in.Signature, signOpts); err != nil {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+// VerifyLinkWith checks the HMAC of wire against one link key, for offline
+// verification (audit verify) where the key is looked up by id.
+func VerifyLinkWith(wire []byte, key LinkKey) error {
+	in, err := Split(wire)
+	if err != nil {
+		return err
+	}
+	if !in.Link || LinkKeyIDOf(key) != in.KeyID {
+		return ErrUnknownKey
+	}
+	if !hmac.Equal(linkMAC(key, in.Payload), in.Signature) {
 		return ErrBadSignature
 	}
 	return nil

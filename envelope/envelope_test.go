@@ -423,7 +423,8 @@ func TestOpenRefuses(t *testing.T) {
 		{name: "lower-case magic", wire: edit(func(w []byte) []byte { w[2] = 'n'; return w }), want: envelope.ErrMalformed},
 		{name: "version 0", wire: edit(func(w []byte) []byte { w[3] = 0; return w }), want: envelope.ErrMalformed},
 		{name: "version 2", wire: edit(func(w []byte) []byte { w[3] = 2; return w }), want: envelope.ErrMalformed},
-		{name: "unknown algorithm", wire: edit(func(w []byte) []byte { w[4] = 2; return w }), want: envelope.ErrMalformed},
+		{name: "unknown algorithm", wire: edit(func(w []byte) []byte { w[4] = 3; return w }), want: envelope.ErrMalformed},
+		{name: "signature relabelled as a MAC", wire: edit(func(w []byte) []byte { w[4] = 2; return w }), want: envelope.ErrUnknownKey},
 		{
 			name: "signature removed",
 			wire: append(bytes.Clone(good[:envelope.HeaderSize-ed25519.SignatureSize]), good[envelope.HeaderSize:]...),

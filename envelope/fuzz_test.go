@@ -20,6 +20,8 @@ func fuzzSeeds(f *testing.F) [][]byte {
 		seal(f, &cordon.Message{}, s),
 		seal(f, requestMessage(), newSigner(f, cordon.StageFrontend, strangerKey)),
 		seal(f, requestMessage(), newSigner(f, cordon.StageRequestValidator, frontendKey)),
+		seal(f, requestMessage(), newLinkSigner(f, cordon.StageFrontend, linkKey)),
+		seal(f, responseMessage(), newLinkSigner(f, cordon.StageFrontend, strangerLink)),
 		nil,
 		[]byte("CDN"),
 	}
@@ -41,7 +43,13 @@ func FuzzOpen(f *testing.F) {
 		s := newSigner(f, cordon.StageFrontend, k)
 		signers[s.KeyID()] = s
 	}
-	v := newVerifier(f, cordon.StageFrontend, frontendKey, frontendKey2)
+	ls := newLinkSigner(f, cordon.StageFrontend, linkKey)
+	signers[ls.KeyID()] = ls
+	v, err := envelope.NewMixedVerifier(cordon.StageFrontend,
+		[]ed25519.PublicKey{pub(frontendKey), pub(frontendKey2)}, []envelope.LinkKey{linkKey})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, wire []byte) {
 		m, err := envelope.Open(wire, v)
 		if err != nil {

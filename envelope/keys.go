@@ -2,7 +2,10 @@ package envelope
 
 import (
 	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -28,10 +31,45 @@ func KeyIDOf(pub ed25519.PublicKey) KeyID {
 	return id
 }
 
-// Signer signs envelopes for one stage.
+// LinkKeySize is the size of a link key.
+const LinkKeySize = 32
+
+// A LinkKey is a secret shared by one producing stage and the consumers of
+// its messages (and the audit), for the HMAC authentication mode. Unlike an
+// Ed25519 key pair, whoever can verify with it can also forge with it: see
+// docs/security.md, "Link keys".
+type LinkKey []byte
+
+// linkContext separates cordon's MACs from any other use of a link key.
+const linkContext = "cordon/envelope/v1/hmac-sha512\x00"
+
+// LinkKeyIDOf computes the id of a link key: the first 8 bytes of a
+// SHA-256 under its own context, so the id neither reveals the key nor
+// collides with an Ed25519 key id by construction.
+func LinkKeyIDOf(key LinkKey) KeyID {
+	h := sha256.New()
+	h.Write([]byte("cordon/link-key-id/v1\x00"))
+	h.Write(key)
+	var id KeyID
+	copy(id[:], h.Sum(nil))
+	return id
+}
+
+// linkMAC is the HMAC-SHA-512 of payload under key: 64 bytes, the size of
+// an Ed25519 signature, so both modes share one wire layout.
+func linkMAC(key LinkKey, payload []byte) []byte {
+	h := hmac.New(sha512.New, key)
+	h.Write([]byte(linkContext))
+	h.Write(payload)
+	return h.Sum(make([]byte, 0, sha512.Size))
+}
+
+// Signer signs envelopes for one stage, with an Ed25519 key or (link mode)
+// a link key.
 type Signer struct {
 	stage cordon.Stage
 	priv  ed25519.PrivateKey
+	link  LinkKey
 	id    KeyID
 }
 
@@ -46,38 +84,95 @@ func NewSigner(stage cordon.Stage, priv ed25519.PrivateKey) (*Signer, error) {
 	return &Signer{stage: stage, priv: priv, id: KeyIDOf(priv.Public().(ed25519.PublicKey))}, nil
 }
 
+// NewLinkSigner returns a signer for stage that authenticates with an
+// HMAC under key instead of an Ed25519 signature.
+func NewLinkSigner(stage cordon.Stage, key LinkKey) (*Signer, error) {
+	if len(key) != LinkKeySize {
+		return nil, fmt.Errorf("envelope: a link key is %d bytes", LinkKeySize)
+	}
+	if stage == cordon.StageUnknown {
+		return nil, errors.New("envelope: signer needs a stage")
+	}
+	return &Signer{stage: stage, link: key, id: LinkKeyIDOf(key)}, nil
+}
+
 // Stage is the stage this signer signs for.
 func (s *Signer) Stage() cordon.Stage { return s.stage }
 
 // KeyID is the id of the signer's public key.
 func (s *Signer) KeyID() KeyID { return s.id }
 
-// Public returns the signer's public key.
-func (s *Signer) Public() ed25519.PublicKey { return s.priv.Public().(ed25519.PublicKey) }
+// Public returns the signer's public key, nil for a link-key signer.
+func (s *Signer) Public() ed25519.PublicKey {
+	if s.priv == nil {
+		return nil
+	}
+	return s.priv.Public().(ed25519.PublicKey)
+}
+
+// Link reports whether the signer authenticates with a link key.
+func (s *Signer) Link() bool { return s.link != nil }
 
 // Verifier accepts envelopes from exactly one stage, signed by any of its
 // trusted keys (several only during a key rotation).
 type Verifier struct {
 	stage cordon.Stage
 	keys  map[KeyID]ed25519.PublicKey
+	links map[KeyID]LinkKey
 }
 
 // NewVerifier trusts keys for messages produced by stage.
 func NewVerifier(stage cordon.Stage, keys ...ed25519.PublicKey) (*Verifier, error) {
+	return NewMixedVerifier(stage, keys, nil)
+}
+
+// NewMixedVerifier trusts Ed25519 keys and link keys for messages produced
+// by stage: both kinds at once only while a deployment moves from one
+// mode to the other.
+func NewMixedVerifier(stage cordon.Stage, keys []ed25519.PublicKey, links []LinkKey) (*Verifier, error) {
 	if stage == cordon.StageUnknown {
 		return nil, errors.New("envelope: verifier needs a stage")
 	}
-	if len(keys) == 0 {
+	if len(keys) == 0 && len(links) == 0 {
 		return nil, fmt.Errorf("envelope: no trusted key for %s", stage)
 	}
-	v := &Verifier{stage: stage, keys: make(map[KeyID]ed25519.PublicKey, len(keys))}
+	v := &Verifier{stage: stage, keys: make(map[KeyID]ed25519.PublicKey, len(keys)),
+		links: make(map[KeyID]LinkKey, len(links))}
 	for _, k := range keys {
 		if len(k) != ed25519.PublicKeySize {
 			return nil, fmt.Errorf("envelope: bad ed25519 public key size for %s", stage)
 		}
 		v.keys[KeyIDOf(k)] = k
 	}
+	for _, k := range links {
+		if len(k) != LinkKeySize {
+			return nil, fmt.Errorf("envelope: bad link key size for %s", stage)
+		}
+		v.links[LinkKeyIDOf(k)] = k
+	}
 	return v, nil
+}
+
+// check authenticates in under the keys v trusts for its alg.
+func (v *Verifier) check(in Info) error {
+	if in.Link {
+		key, ok := v.links[in.KeyID]
+		if !ok {
+			return ErrUnknownKey
+		}
+		if !hmac.Equal(linkMAC(key, in.Payload), in.Signature) {
+			return ErrBadSignature
+		}
+		return nil
+	}
+	pub, ok := v.keys[in.KeyID]
+	if !ok {
+		return ErrUnknownKey
+	}
+	if err := ed25519.VerifyWithOptions(pub, in.Payload, in.Signature, signOpts); err != nil {
+		return ErrBadSignature
+	}
+	return nil
 }
 
 // Stage is the producer this verifier accepts.
@@ -127,4 +222,31 @@ func ParsePublicKey(s string) (ed25519.PublicKey, error) {
 		return nil, errors.New("envelope: public key must be 32 bytes, base64")
 	}
 	return ed25519.PublicKey(b), nil
+}
+
+// linkPEMType is the PEM block type of a link key file.
+const linkPEMType = "CORDON LINK KEY"
+
+// GenerateLinkKey returns a new random link key.
+func GenerateLinkKey() LinkKey {
+	k := make(LinkKey, LinkKeySize)
+	rand.Read(k) // never fails (crypto/rand)
+	return k
+}
+
+// MarshalLinkKey returns the PEM form of a link key.
+func MarshalLinkKey(key LinkKey) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: linkPEMType, Bytes: key})
+}
+
+// ParseLinkKey reads the PEM form written by MarshalLinkKey.
+func ParseLinkKey(data []byte) (LinkKey, error) {
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != linkPEMType {
+		return nil, errors.New("envelope: link key is not a PEM \"" + linkPEMType + "\" block")
+	}
+	if len(block.Bytes) != LinkKeySize {
+		return nil, fmt.Errorf("envelope: a link key is %d bytes", LinkKeySize)
+	}
+	return LinkKey(block.Bytes), nil
 }
