@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -18,87 +17,6 @@ import (
 	"github.com/cordon-gateway/cordon/dlp"
 	"github.com/cordon-gateway/cordon/envelope"
 )
-
-// Keyring holds the producer keys the audit checks envelope signatures
-// against: per stage, every key trusted for it (several during a rotation).
-type Keyring struct {
-	keys map[cordon.Stage]map[envelope.KeyID]ed25519.PublicKey
-}
-
-// NewKeyring builds a keyring. Stages without keys are recorded as
-// "unchecked", never as verified.
-func NewKeyring(trust map[cordon.Stage][]ed25519.PublicKey) (*Keyring, error) {
-	k := &Keyring{keys: map[cordon.Stage]map[envelope.KeyID]ed25519.PublicKey{}}
-	for st, pubs := range trust {
-		if st == cordon.StageUnknown {
-			return nil, errors.New("audit: trust for an unknown stage")
-		}
-		m := map[envelope.KeyID]ed25519.PublicKey{}
-		for _, p := range pubs {
-			if len(p) != ed25519.PublicKeySize {
-				return nil, fmt.Errorf("audit: bad ed25519 public key for %s", st)
-			}
-			m[envelope.KeyIDOf(p)] = p
-		}
-		if len(m) > 0 {
-			k.keys[st] = m
-		}
-	}
-	return k, nil
-}
-
-// ParseTrust reads the deployment's trust map (stage name -> base64 keys).
-func ParseTrust(trust map[string][]string) (*Keyring, error) {
-	out := map[cordon.Stage][]ed25519.PublicKey{}
-	for name, keys := range trust {
-		st, err := cordon.ParseStage(name)
-		if err != nil {
-			return nil, fmt.Errorf("audit: trust: %w", err)
-		}
-		for _, s := range keys {
-			p, err := envelope.ParsePublicKey(s)
-			if err != nil {
-				return nil, fmt.Errorf("audit: trust %s: %w", name, err)
-			}
-			out[st] = append(out[st], p)
-		}
-	}
-	return NewKeyring(out)
-}
-
-// Empty reports whether no key is trusted at all.
-func (k *Keyring) Empty() bool { return k == nil || len(k.keys) == 0 }
-
-// Trusts reports whether key id is trusted for stage st.
-func (k *Keyring) Trusts(st cordon.Stage, id []byte) bool {
-	if k == nil || len(id) != len(envelope.KeyID{}) {
-		return false
-	}
-	_, ok := k.keys[st][envelope.KeyID(id)]
-	return ok
-}
-
-// check classifies the signature of wire (already parsed into m and in)
-// the way a consumer expecting stage st would decide.
-func (k *Keyring) check(wire []byte, m *cordon.Message, in envelope.Info, parseErr error, st cordon.Stage) trail.SigStatus {
-	if parseErr != nil || m == nil {
-		return trail.SigMalformed
-	}
-	if k == nil || k.keys[st] == nil {
-		return trail.SigUnchecked
-	}
-	pub, ok := k.keys[st][in.KeyID]
-	if !ok {
-		return trail.SigUnknownKey
-	}
-	if envelope.VerifyWith(wire, pub) != nil {
-		return trail.SigBad
-	}
-	if m.Producer != st {
-		return trail.SigWrongStage
-	}
-	return trail.SigVerified
-}
 
 // ExpectedProducer is the stage whose key must sign a message on bus b with
 // the given subject: bus 1 carries the frontend's requests on ".in" and the

@@ -43,7 +43,19 @@ type Config struct {
 	// Trust lists, per producing stage, the Ed25519 public keys (base64)
 	// whose signatures consumers accept. Several keys per stage are
 	// accepted during a rotation.
-	Trust Trust `yaml:"trust"`
+	Trust StageLists `yaml:"trust"`
+	// Signatures is how the stages authenticate what they publish:
+	// "ed25519" (default) or "hmac", an HMAC-SHA-512 under link keys shared
+	// by a producer, its consumers and the audit: ~25× cheaper, but whoever
+	// holds a link key can forge its producer's messages (docs/security.md,
+	// "Link keys").
+	Signatures string `yaml:"signatures"`
+	// LinkKeys lists, per producing stage, its link key files (PEM, from
+	// `cordon keys generate --link`). With signatures: hmac the stage signs
+	// with the first; consumers and the audit accept every listed key,
+	// beside the Ed25519 keys of trust (so a deployment can move between
+	// the modes one component at a time).
+	LinkKeys StageLists `yaml:"link_keys"`
 	// APIs protected by this deployment.
 	APIs   []API  `yaml:"apis"`
 	Limits Limits `yaml:"limits"`
@@ -167,16 +179,23 @@ type Backend struct {
 	MaxIdleConnsPerHost int `yaml:"max_idle_conns_per_host"`
 }
 
-// Trust is the producer keys every consumer accepts, per stage.
-type Trust struct {
+// Signature modes.
+const (
+	SignaturesEd25519 = "ed25519"
+	SignaturesHMAC    = "hmac"
+)
+
+// StageLists holds one list per producing stage: the trusted public keys
+// (trust) or the link key files (link_keys).
+type StageLists struct {
 	Frontend          []string `yaml:"frontend"`
 	RequestValidator  []string `yaml:"request_validator"`
 	Backend           []string `yaml:"backend"`
 	ResponseValidator []string `yaml:"response_validator"`
 }
 
-// Get returns the keys trusted for stage s.
-func (t *Trust) Get(s cordon.Stage) []string {
+// Get returns stage s's list.
+func (t *StageLists) Get(s cordon.Stage) []string {
 	switch s {
 	case cordon.StageFrontend:
 		return t.Frontend

@@ -2,6 +2,7 @@ package deployment_test
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -142,5 +143,42 @@ func TestValidationDocExampleParses(t *testing.T) {
 	}
 	if cfg.APIs[0].Policy.Auth.Schemes["bearerAuth"].Issuer != "https://login.example" {
 		t.Fatalf("decoded wrong: %+v", cfg.APIs[0].Policy)
+	}
+}
+
+func TestSignatureModes(t *testing.T) {
+	cfg, err := deployment.Parse([]byte(minimal), noenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Signatures != deployment.SignaturesEd25519 {
+		t.Fatalf("default signatures %q, want ed25519", cfg.Signatures)
+	}
+	_, err = deployment.Parse([]byte(minimal+"signatures: rot13\n"), noenv)
+	if err == nil || !strings.Contains(err.Error(), `signatures: "rot13"`) {
+		t.Fatalf("unknown mode: %v", err)
+	}
+	// hmac needs every producer's link key.
+	_, err = deployment.Parse([]byte(minimal+"signatures: hmac\nlink_keys: {frontend: [fe.link]}\n"), noenv)
+	for _, want := range []string{"link_keys.request_validator", "link_keys.backend", "link_keys.response_validator"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("hmac without %s: %v", want, err)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "link_keys.frontend") {
+		t.Errorf("frontend has a link key, yet: %v", err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "cordon.yaml")
+	all := "signatures: hmac\nlink_keys: {frontend: [k/fe.link, /abs/fe2.link], request_validator: [k/rv.link], backend: [k/be.link], response_validator: [k/resv.link]}\n"
+	if err := os.WriteFile(path, []byte(minimal+all), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = deployment.Load(path, noenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.LinkKeys.Frontend; len(got) != 2 || got[0] != filepath.Join(dir, "k/fe.link") || got[1] != "/abs/fe2.link" {
+		t.Fatalf("link key paths are not resolved against the file: %v", got)
 	}
 }

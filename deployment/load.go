@@ -154,5 +154,11 @@ func (c *Config) resolvePaths(dir string) {
 		abs(&c.APIs[i].Spec)
 	}
 	abs(&c.Audit.KeyFile)
+	for _, l := range []*[]string{&c.LinkKeys.Frontend, &c.LinkKeys.RequestValidator,
+		&c.LinkKeys.Backend, &c.LinkKeys.ResponseValidator} {
+		for i := range *l {
+			abs(&(*l)[i])
+		}
+	}
 	abs(&c.Audit.CheckpointDir)
 }

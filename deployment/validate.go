@@ -18,6 +18,7 @@ func (c *Config) Defaults() {
 	setIf(&c.Prefix, "cordon")
 	setIf(&c.DataDir, "./cordon-data")
 	setIf(&c.Timeout, 30*time.Second)
+	setIf(&c.Signatures, SignaturesEd25519)
 	for _, b := range cordon.Buses {
 		bc := c.Buses.Get(b)
 		setIf(&bc.MaxStore, 1<<30)
@@ -69,6 +70,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Timeout < 100*time.Millisecond || c.Timeout > 10*time.Minute {
 		bad("timeout: %s (want between 100ms and 10m)", c.Timeout)
+	}
+	switch c.Signatures {
+	case SignaturesEd25519:
+	case SignaturesHMAC:
+		for _, st := range cordon.Stages {
+			if len(c.LinkKeys.Get(st)) == 0 {
+				bad("link_keys.%s: required with signatures: hmac", strings.ReplaceAll(st.String(), "-", "_"))
+			}
+		}
+	default:
+		bad("signatures: %q (want ed25519 or hmac)", c.Signatures)
 	}
 	if !validToken(c.Components.Frontend.ID) {
 		bad("components.frontend.id: %q (want lower-case letters, digits, '-' or '_')", c.Components.Frontend.ID)

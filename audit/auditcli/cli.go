@@ -32,9 +32,10 @@ type Env struct {
 	Migrate func(ctx context.Context, dsn, dataDir string, opts MigrateOptions) (string, error)
 	// Config, DataDir and Trust come from the deployment configuration when
 	// there is one; flags override them.
-	Config  audit.Config
-	DataDir string
-	Trust   map[string][]string
+	Config   audit.Config
+	DataDir  string
+	Trust    map[string][]string
+	LinkKeys map[string][]envelope.LinkKey
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -140,7 +141,7 @@ func (c *common) open(ctx context.Context) (audit.Store, error) {
 // keyFlags are the key options of verify and retain.
 type keyFlags struct {
 	keyFile, auditKey, keysFile, checkpointDir string
-	trust                                      multiFlag
+	trust, linkKeys                            multiFlag
 }
 
 func addKeyFlags(fs *flag.FlagSet, c *common, kf *keyFlags) {
@@ -149,6 +150,7 @@ func addKeyFlags(fs *flag.FlagSet, c *common, kf *keyFlags) {
 	fs.StringVar(&kf.checkpointDir, "checkpoint-dir", c.env.Config.CheckpointDir, "external checkpoint copies; default <data>/audit-checkpoints")
 	fs.Var(&kf.trust, "trust", "producer key: STAGE=BASE64 (repeatable), e.g. frontend=MCow…")
 	fs.StringVar(&kf.keysFile, "keys-file", "", "file of producer keys, one \"STAGE BASE64\" per line")
+	fs.Var(&kf.linkKeys, "link-key", "producer link key (signatures: hmac): STAGE=FILE (repeatable)")
 }
 
 func (kf *keyFlags) checkpointDirOr(c *common) string {
@@ -221,7 +223,32 @@ func (kf *keyFlags) keyring(c *common) (*audit.Keyring, error) {
 			}
 		}
 	}
-	return audit.ParseTrust(trust)
+	k, err := audit.ParseTrust(trust)
+	if err != nil {
+		return nil, err
+	}
+	if err := audit.AddLinkKeyMap(k, c.env.LinkKeys); err != nil {
+		return nil, err
+	}
+	for _, t := range kf.linkKeys {
+		st, path, _ := strings.Cut(t, "=")
+		stage, err := cordon.ParseStage(st)
+		if err != nil || path == "" {
+			return nil, UsageError{fmt.Sprintf("audit: link key %q: want STAGE=FILE", t)}
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("audit: link key: %w", err)
+		}
+		key, err := envelope.ParseLinkKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("audit: link key %s: %w", path, err)
+		}
+		if err := k.AddLinkKeys(stage, key); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
 }
 
 type multiFlag []string

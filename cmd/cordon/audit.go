@@ -35,10 +35,13 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 		env.Config, env.DataDir, env.Trust = cfg.Audit, cfg.DataDir, trustMap(cfg)
+		if env.LinkKeys, err = linkKeyMap(cfg); err != nil {
+			return err
+		}
 	default:
 		// `cordon dev` keeps its signing keys under <data>/keys: an audit of
 		// a dev data directory checks the envelope signatures with them.
-		env.Trust = devTrust(dataFlag(args))
+		env.Trust, env.LinkKeys = devTrust(dataFlag(args))
 	}
 	err := auditcli.Run(ctx, args, env)
 	if ue, ok := err.(auditcli.UsageError); ok {
@@ -81,23 +84,19 @@ func dataFlag(args []string) string {
 
 // devTrust reads the public keys of the stage keys `cordon dev` keeps in
 // <dataDir>/keys; nil when there are none.
-func devTrust(dataDir string) map[string][]string {
-	trust := map[string][]string{}
+func devTrust(dataDir string) (map[string][]string, map[string][]envelope.LinkKey) {
+	trust, links := map[string][]string{}, map[string][]envelope.LinkKey{}
 	for _, s := range cordon.Stages {
-		pem, err := os.ReadFile(filepath.Join(dataDir, "keys", s.String()+".key"))
-		if err != nil {
-			continue
+		if pem, err := os.ReadFile(filepath.Join(dataDir, "keys", s.String()+".key")); err == nil {
+			if priv, err := envelope.ParsePrivateKey(pem); err == nil {
+				trust[s.String()] = []string{envelope.EncodePublicKey(priv.Public().(ed25519.PublicKey))}
+			}
 		}
-		priv, err := envelope.ParsePrivateKey(pem)
-		if err != nil {
-			continue
+		if keys, err := readLinkKeys([]string{devLinkKeyPath(dataDir, s)}); err == nil {
+			links[s.String()] = keys
 		}
-		trust[s.String()] = []string{envelope.EncodePublicKey(priv.Public().(ed25519.PublicKey))}
 	}
-	if len(trust) == 0 {
-		return nil
-	}
-	return trust
+	return trust, links
 }
 
 // embeddedAuditFile is the embedded store's file under the data directory.

@@ -11,6 +11,7 @@ import (
 	"github.com/cordon-gateway/cordon/audit"
 	"github.com/cordon-gateway/cordon/bus"
 	"github.com/cordon-gateway/cordon/deployment"
+	"github.com/cordon-gateway/cordon/envelope"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -24,6 +25,22 @@ func trustMap(cfg *deployment.Config) map[string][]string {
 		}
 	}
 	return m
+}
+
+// linkKeyMap is the deployment's link keys keyed by stage name, read from
+// their files, as the audit uses them to check MACs.
+func linkKeyMap(cfg *deployment.Config) (map[string][]envelope.LinkKey, error) {
+	m := map[string][]envelope.LinkKey{}
+	for _, s := range cordon.Stages {
+		keys, err := readLinkKeys(cfg.LinkKeys.Get(s))
+		if err != nil {
+			return nil, fmt.Errorf("link_keys.%s: %w", yamlStage(s), err)
+		}
+		if len(keys) > 0 {
+			m[s.String()] = keys
+		}
+	}
+	return m, nil
 }
 
 // buildAuditShippers wires one shipper per bus in buses, all writing to one
@@ -40,6 +57,13 @@ func (w *wiring) buildAuditShippers(ctx context.Context, buses []cordon.Bus, cre
 	}
 	keys, err := audit.ParseTrust(trustMap(cfg))
 	if err != nil {
+		return fail(err)
+	}
+	links, err := linkKeyMap(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	if err := audit.AddLinkKeyMap(keys, links); err != nil {
 		return fail(err)
 	}
 	store, err := openAuditStore(ctx, cfg.Audit.DSN, cfg.DataDir)

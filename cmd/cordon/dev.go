@@ -28,9 +28,9 @@ import (
 
 // devOptions are the flags of `cordon dev`.
 type devOptions struct {
-	listen, admin, upstream, spec, data, config, mode, auditDSN string
-	timeout                                                     time.Duration
-	set                                                         map[string]bool
+	listen, admin, upstream, spec, data, config, mode, auditDSN, signatures string
+	timeout                                                                 time.Duration
+	set                                                                     map[string]bool
 	// ready, if set, receives the running gateway (tests).
 	ready func(*devGateway)
 }
@@ -65,6 +65,7 @@ func parseDevFlags(args []string, stderr io.Writer) (devOptions, error) {
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "request deadline")
 	fs.StringVar(&o.config, "config", "", "deployment configuration (flags given explicitly override it)")
 	fs.StringVar(&o.mode, "mode", "full", "deployment shape: full, single-nats or single-validation")
+	fs.StringVar(&o.signatures, "signatures", "ed25519", "message authentication: ed25519, or hmac (link keys: faster, weaker; docs/security.md)")
 	fs.StringVar(&o.auditDSN, "audit-dsn", "", "PostgreSQL DSN of the audit store (default: embedded store under --data)")
 	if err := parseFlags(fs, args); err != nil {
 		return o, err
@@ -102,6 +103,9 @@ func devConfig(o devOptions, getenv func(string) string) (*deployment.Config, er
 	}
 	if useFlag("mode") {
 		cfg.Mode = deployment.Mode(o.mode)
+	}
+	if useFlag("signatures") {
+		cfg.Signatures = o.signatures
 	}
 	if o.auditDSN != "" {
 		cfg.Audit.DSN = o.auditDSN
@@ -150,6 +154,11 @@ func dev(ctx context.Context, o devOptions, getenv func(string) string, stdout, 
 		cfg.Defaults()
 	}
 	g.Upstream = cfg.APIs[0].Upstream
+	if cfg.Signatures == deployment.SignaturesHMAC && len(cfg.LinkKeys.Get(cordon.StageFrontend)) == 0 {
+		if err := devLinkKeys(cfg); err != nil {
+			return err
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -161,7 +170,7 @@ func dev(ctx context.Context, o devOptions, getenv func(string) string, stdout, 
 		return err
 	}
 	g.Signers = signers
-	cfg.Trust = deployment.Trust{}
+	cfg.Trust = deployment.StageLists{}
 	for s, sg := range signers {
 		k := envelope.EncodePublicKey(sg.Public())
 		switch s {
@@ -173,6 +182,19 @@ func dev(ctx context.Context, o devOptions, getenv func(string) string, stdout, 
 			cfg.Trust.Backend = []string{k}
 		case cordon.StageResponseValidator:
 			cfg.Trust.ResponseValidator = []string{k}
+		}
+	}
+	if cfg.Signatures == deployment.SignaturesHMAC {
+		// The Ed25519 keys stay trusted (earlier runs' records verify);
+		// the stages sign with their link keys.
+		for s := range signers {
+			keys, err := readLinkKeys(cfg.LinkKeys.Get(s))
+			if err != nil || len(keys) == 0 {
+				return fmt.Errorf("link_keys.%s: %v", yamlStage(s), orNone(err))
+			}
+			if signers[s], err = envelope.NewLinkSigner(s, keys[0]); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -309,6 +331,39 @@ func serverStore(cfg *deployment.Config, b cordon.Bus) int64 {
 		return bus.ServerStore(sum, true)
 	}
 	return bus.ServerStore(int64(cfg.Buses.Get(b).MaxStore), true)
+}
+
+// devLinkKeyPath is where `cordon dev --signatures hmac` keeps stage s's
+// link key.
+func devLinkKeyPath(dataDir string, s cordon.Stage) string {
+	return filepath.Join(dataDir, "keys", s.String()+".link")
+}
+
+// devLinkKeys points cfg's link keys at the dev key directory, creating
+// the keys on first use.
+func devLinkKeys(cfg *deployment.Config) error {
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "keys"), 0o700); err != nil {
+		return err
+	}
+	for _, s := range cordon.Stages {
+		path := devLinkKeyPath(cfg.DataDir, s)
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			if err := writeSecret(path, envelope.MarshalLinkKey(envelope.GenerateLinkKey()), false); err != nil {
+				return err
+			}
+		}
+		switch s {
+		case cordon.StageFrontend:
+			cfg.LinkKeys.Frontend = []string{path}
+		case cordon.StageRequestValidator:
+			cfg.LinkKeys.RequestValidator = []string{path}
+		case cordon.StageBackend:
+			cfg.LinkKeys.Backend = []string{path}
+		case cordon.StageResponseValidator:
+			cfg.LinkKeys.ResponseValidator = []string{path}
+		}
+	}
+	return nil
 }
 
 // devKeys loads the four stages' signing keys from dir, creating them on

@@ -21,18 +21,19 @@ var keyRoles = []string{"frontend", "request-validator", "backend", "response-va
 
 func runKeys(_ context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "generate" {
-		return usageError{"usage: cordon keys generate --dir DIR [--force]"}
+		return usageError{"usage: cordon keys generate --dir DIR [--link] [--force]"}
 	}
 	fs := newFlagSet("keys generate", stderr)
 	dir := fs.String("dir", "keys", "directory to write the keys to (created 0700)")
 	force := fs.Bool("force", false, "overwrite existing keys (a rotation: keep the old public keys in trust until every producer switched)")
+	link := fs.Bool("link", false, "also write a link key per stage (<stage>.link), for signatures: hmac")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		return err
 	}
-	var trust, nk strings.Builder
+	var trust, nk, links strings.Builder
 	for _, role := range keyRoles {
 		if role != "audit" && role != "admin" {
 			pub, err := writeSigningKey(filepath.Join(*dir, role+".key"), *force)
@@ -40,6 +41,13 @@ func runKeys(_ context.Context, args []string, _ func(string) string, stdout, st
 				return err
 			}
 			fmt.Fprintf(&trust, "  %s: [%q]\n", strings.ReplaceAll(role, "-", "_"), envelope.EncodePublicKey(pub))
+			if *link {
+				path := filepath.Join(*dir, role+".link")
+				if err := writeSecret(path, envelope.MarshalLinkKey(envelope.GenerateLinkKey()), *force); err != nil {
+					return err
+				}
+				fmt.Fprintf(&links, "  %s: [%q]\n", strings.ReplaceAll(role, "-", "_"), path)
+			}
 		}
 		if role == "audit" {
 			pub, err := writeSigningKey(filepath.Join(*dir, "audit.key"), *force)
@@ -54,7 +62,11 @@ func runKeys(_ context.Context, args []string, _ func(string) string, stdout, st
 		}
 		fmt.Fprintf(&nk, "# %s NATS user: %s\n", role, upub)
 	}
-	fmt.Fprintf(stdout, "# Keys written to %s (private files are 0600). Paste into the deployment configuration:\ntrust:\n%s%s", *dir, trust.String(), nk.String())
+	fmt.Fprintf(stdout, "# Keys written to %s (private files are 0600). Paste into the deployment configuration:\ntrust:\n%s", *dir, trust.String())
+	if *link {
+		fmt.Fprintf(stdout, "# signatures: hmac: each stage reads its own link key and those of its producers;\n# the audit reads all four (docs/security.md, \"Link keys\").\nsignatures: hmac\nlink_keys:\n%s", links.String())
+	}
+	fmt.Fprint(stdout, nk.String())
 	return nil
 }
 

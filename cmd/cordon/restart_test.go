@@ -41,7 +41,7 @@ func startStack(t *testing.T, upstreamURL string, timeout time.Duration) *stack 
 	for _, s := range cordon.Stages {
 		signers[s] = testkit.Signer(t, s)
 	}
-	cfg.Trust = deployment.Trust{
+	cfg.Trust = deployment.StageLists{
 		Frontend:          []string{envelope.EncodePublicKey(signers[cordon.StageFrontend].Public())},
 		RequestValidator:  []string{envelope.EncodePublicKey(signers[cordon.StageRequestValidator].Public())},
 		Backend:           []string{envelope.EncodePublicKey(signers[cordon.StageBackend].Public())},

@@ -120,10 +120,23 @@ func consumerCheck(bc *busConn, stream, name string) admin.Check {
 	}}
 }
 
-// signer returns stage's signing key: preset, from the component's key
-// file, or from CORDON_<ROLE>_KEY holding the PEM itself.
+// signer returns stage's signer: preset; in hmac mode its first link key;
+// else its Ed25519 key from the component's key file, or from
+// CORDON_<ROLE>_KEY holding the PEM itself.
 func (w *wiring) signer(s cordon.Stage, keyFile string) (*envelope.Signer, error) {
 	if sg, ok := w.signers[s]; ok {
+		return sg, nil
+	}
+	if w.cfg.Signatures == deployment.SignaturesHMAC {
+		keys, err := readLinkKeys(w.cfg.LinkKeys.Get(s))
+		if err != nil || len(keys) == 0 {
+			return nil, fmt.Errorf("link_keys.%s: %v", yamlStage(s), orNone(err))
+		}
+		sg, err := envelope.NewLinkSigner(s, keys[0])
+		if err != nil {
+			return nil, err
+		}
+		w.signers[s] = sg
 		return sg, nil
 	}
 	var pem []byte
@@ -136,7 +149,7 @@ func (w *wiring) signer(s cordon.Stage, keyFile string) (*envelope.Signer, error
 	} else if v := w.getenv("CORDON_" + strings.ToUpper(strings.ReplaceAll(s.String(), "-", "_")) + "_KEY"); v != "" {
 		pem = []byte(v)
 	} else {
-		return nil, fmt.Errorf("%s: no signing key (set components.%s.key_file)", s, strings.ReplaceAll(s.String(), "-", "_"))
+		return nil, fmt.Errorf("%s: no signing key (set components.%s.key_file)", s, yamlStage(s))
 	}
 	priv, err := envelope.ParsePrivateKey(pem)
 	if err != nil {
@@ -150,18 +163,50 @@ func (w *wiring) signer(s cordon.Stage, keyFile string) (*envelope.Signer, error
 	return sg, nil
 }
 
-// verifier accepts messages produced by stage s under the configured trust.
+// verifier accepts messages produced by stage s under the configured
+// trust: its Ed25519 keys and its link keys, whichever are listed.
 func (w *wiring) verifier(s cordon.Stage) (*envelope.Verifier, error) {
 	var keys []ed25519.PublicKey
 	for _, k := range w.cfg.Trust.Get(s) {
 		pub, err := envelope.ParsePublicKey(k)
 		if err != nil {
-			return nil, fmt.Errorf("trust.%s: %w", strings.ReplaceAll(s.String(), "-", "_"), err)
+			return nil, fmt.Errorf("trust.%s: %w", yamlStage(s), err)
 		}
 		keys = append(keys, pub)
 	}
-	return envelope.NewVerifier(s, keys...)
+	links, err := readLinkKeys(w.cfg.LinkKeys.Get(s))
+	if err != nil {
+		return nil, fmt.Errorf("link_keys.%s: %w", yamlStage(s), err)
+	}
+	return envelope.NewMixedVerifier(s, keys, links)
 }
+
+// readLinkKeys reads link key files (PEM).
+func readLinkKeys(paths []string) ([]envelope.LinkKey, error) {
+	var out []envelope.LinkKey
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		k, err := envelope.ParseLinkKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+func orNone(err error) any {
+	if err == nil {
+		return "none configured"
+	}
+	return err
+}
+
+// yamlStage is a stage's name as the configuration spells it.
+func yamlStage(s cordon.Stage) string { return strings.ReplaceAll(s.String(), "-", "_") }
 
 // replyRoutes are the buses on which a frontend receives answers, and who
 // must have signed them.
