@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rand"
@@ -12,6 +13,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"hash"
+	"sync"
 
 	"github.com/cordon-gateway/cordon"
 )
@@ -56,12 +59,30 @@ func LinkKeyIDOf(key LinkKey) KeyID {
 }
 
 // linkMAC is the HMAC-SHA-512 of payload under key: 64 bytes, the size of
-// an Ed25519 signature, so both modes share one wire layout.
+// an Ed25519 signature, so both modes share one wire layout. The keyed
+// hash states are pooled per key (Reset keeps the key), since the hot path
+// computes one per hop.
 func linkMAC(key LinkKey, payload []byte) []byte {
-	h := hmac.New(sha512.New, key)
+	pool := macPool(key)
+	h := pool.Get().(hash.Hash)
+	defer pool.Put(h)
+	h.Reset()
 	h.Write([]byte(linkContext))
 	h.Write(payload)
 	return h.Sum(make([]byte, 0, sha512.Size))
+}
+
+// macPools holds one pool of keyed hash states per link key in use (a
+// handful per process: its own key and its producers').
+var macPools sync.Map // string(key) -> *sync.Pool
+
+func macPool(key LinkKey) *sync.Pool {
+	if p, ok := macPools.Load(string(key)); ok {
+		return p.(*sync.Pool)
+	}
+	k := bytes.Clone(key)
+	p, _ := macPools.LoadOrStore(string(k), &sync.Pool{New: func() any { return hmac.New(sha512.New, k) }})
+	return p.(*sync.Pool)
 }
 
 // Signer signs envelopes for one stage, with an Ed25519 key or (link mode)
