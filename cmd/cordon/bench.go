@@ -39,6 +39,7 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 	audit := fs.String("audit", "embedded", `audit store: "embedded", a postgres:// DSN, or "none"`)
 	relaxed := fs.Bool("relaxed-fsync", false, "run the NATS servers with the default 2-minute fsync interval instead of sync: always")
 	keep := fs.String("dir", "", "working directory (default: a temporary one, removed)")
+	sigs := fs.String("signatures", "ed25519", `message authentication of cordon: "ed25519", "hmac" (link keys), or both ("ed25519,hmac"); hmac needs --shape dev`)
 	shape := fs.String("shape", "dev", `"dev": cordon dev, one process (in-process bus connections); "processes": one process per NATS server and role, with CPU per request per process`)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -83,7 +84,13 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 	if *shape != "dev" && *shape != "processes" {
 		return usageError{fmt.Sprintf("--shape %q: want dev or processes", *shape)}
 	}
-	for _, mode := range strings.Split(*modes, ",") {
+	for _, sig := range strings.Split(*sigs, ",") {
+		if sig != "ed25519" && (sig != "hmac" || *shape != "dev") {
+			return usageError{fmt.Sprintf("--signatures %q: want ed25519, or hmac with --shape dev", sig)}
+		}
+	}
+	for _, run := range benchRuns(*modes, *sigs) {
+		mode, sig := run[0], run[1]
 		auditDSN := *audit
 		if auditDSN == "none" {
 			auditDSN = ""
@@ -98,7 +105,7 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 			if *audit == "none" {
 				return usageError{"--audit none needs --shape processes (cordon dev always audits)"}
 			}
-			c, err := startDevChild(ctx, bin, filepath.Join(dir, mode), mode, spec, upstream.url, auditDSN)
+			c, err := startDevChild(ctx, bin, filepath.Join(dir, mode+"-"+sig), mode, sig, spec, upstream.url, auditDSN)
 			if err != nil {
 				return fmt.Errorf("start cordon dev (%s): %w", mode, err)
 			}
@@ -115,13 +122,28 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 			}
 			public, stop = d.Public, d.Stop
 		}
-		err := benchMode(ctx, stdout, mode+" ("+*shape+")", public, procs, upstream, proxy, cs, *rounds, *duration, *warmup)
+		label := mode + " (" + *shape + ")"
+		if sig != "ed25519" {
+			label = mode + " (" + *shape + ", " + sig + ")"
+		}
+		err := benchMode(ctx, stdout, label, public, procs, upstream, proxy, cs, *rounds, *duration, *warmup)
 		stop()
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// benchRuns is every (mode, signatures) pair to measure, in order.
+func benchRuns(modes, sigs string) [][2]string {
+	var out [][2]string
+	for _, m := range strings.Split(modes, ",") {
+		for _, s := range strings.Split(sigs, ",") {
+			out = append(out, [2]string{strings.TrimSpace(m), strings.TrimSpace(s)})
+		}
+	}
+	return out
 }
 
 type proc struct {
@@ -131,10 +153,10 @@ type proc struct {
 
 // startDevChild runs `cordon dev` as a child process and waits until it
 // is ready.
-func startDevChild(ctx context.Context, bin, dir, mode, spec, upstream, auditDSN string) (*child, error) {
+func startDevChild(ctx context.Context, bin, dir, mode, sig, spec, upstream, auditDSN string) (*child, error) {
 	pub, adm := freeAddr(), freeAddr()
 	args := []string{"dev", "--listen", pub, "--admin", adm, "--upstream", upstream, "--spec", spec,
-		"--data", dir, "--mode", mode, "--timeout", "10s"}
+		"--data", dir, "--mode", mode, "--timeout", "10s", "--signatures", sig}
 	if auditDSN != "" && auditDSN != "embedded" {
 		args = append(args, "--audit-dsn", auditDSN)
 	}

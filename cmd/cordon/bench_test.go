@@ -54,6 +54,12 @@ func BenchmarkPipeline(b *testing.B) {
 			b.Run("POST", func(b *testing.B) { benchRequests(b, g.Public, true) })
 		})
 	}
+	b.Run("full-hmac", func(b *testing.B) {
+		g := startDevWith(b, newUpstream(), 10*time.Second, "full", "testdata/items.yaml",
+			func(o *devOptions) { o.signatures = "hmac" })
+		b.Run("GET", func(b *testing.B) { benchRequests(b, g.Public, false) })
+		b.Run("POST", func(b *testing.B) { benchRequests(b, g.Public, true) })
+	})
 }
 
 func BenchmarkDirect(b *testing.B) {

@@ -84,7 +84,7 @@ func startDevSpec(t testing.TB, up http.Handler, spec string) *devGateway {
 	return startDevWith(t, up, 5*time.Second, "full", spec)
 }
 
-func startDevWith(t testing.TB, up http.Handler, timeout time.Duration, mode, spec string) *devGateway {
+func startDevWith(t testing.TB, up http.Handler, timeout time.Duration, mode, spec string, opts ...func(*devOptions)) *devGateway {
 	t.Helper()
 	upSrv := httptest.NewServer(up)
 	t.Cleanup(upSrv.Close)
@@ -96,6 +96,9 @@ func startDevWith(t testing.TB, up http.Handler, timeout time.Duration, mode, sp
 	o := devOptions{listen: "127.0.0.1:0", admin: "127.0.0.1:0", upstream: upSrv.URL,
 		spec: spec, data: t.TempDir(), timeout: timeout, mode: mode,
 		ready: func(g *devGateway) { ready <- g }}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	go func() { done <- dev(ctx, o, func(string) string { return "" }, io.Discard, io.Discard) }()
 	t.Cleanup(func() {
 		cancel()
