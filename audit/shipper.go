@@ -53,7 +53,7 @@ type Shipper struct {
 
 type stats struct {
 	records, batches, redelivered, gaps, storeErrors, conflicts, copies, lastSeq atomic.Uint64
-	lagNanos                                                                     atomic.Int64
+	lagNanos, lastCommit                                                         atomic.Int64
 }
 
 // Stats is a snapshot of a shipper's counters, for metrics.
@@ -67,6 +67,7 @@ type Stats struct {
 	Copies      uint64        // checkpoints copied to the checkpoint directory
 	LastSeq     uint64        // stream sequence of the last committed record
 	Lag         time.Duration // commit time minus stream time of the last committed record
+	LastCommit  time.Time     // when the last batch was committed (zero: none yet)
 }
 
 // NewShipper checks cfg and fills defaults.
@@ -97,12 +98,23 @@ func NewShipper(cfg ShipperConfig) (*Shipper, error) {
 	return &Shipper{cfg: cfg, bus: b, log: cfg.Logger.With("role", "audit", "bus", b.String())}, nil
 }
 
+func unixNanoTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// Bus is the bus this shipper records.
+func (s *Shipper) Bus() cordon.Bus { return s.bus }
+
 // Stats returns the counters so far.
 func (s *Shipper) Stats() Stats {
 	return Stats{Records: s.stats.records.Load(), Batches: s.stats.batches.Load(),
 		Redelivered: s.stats.redelivered.Load(), Gaps: s.stats.gaps.Load(),
 		StoreErrors: s.stats.storeErrors.Load(), Conflicts: s.stats.conflicts.Load(),
-		Copies: s.stats.copies.Load(), LastSeq: s.stats.lastSeq.Load(), Lag: time.Duration(s.stats.lagNanos.Load())}
+		Copies: s.stats.copies.Load(), LastSeq: s.stats.lastSeq.Load(), Lag: time.Duration(s.stats.lagNanos.Load()),
+		LastCommit: unixNanoTime(s.stats.lastCommit.Load())}
 }
 
 // grace bounds the work done after cancellation: finishing a commit that
@@ -298,7 +310,9 @@ func (r *run) commit(ctx context.Context, batch []cordon.BusRecord) bool {
 			r.stats.records.Add(uint64(len(recs)))
 			r.stats.batches.Add(1)
 			r.stats.lastSeq.Store(cp.LastSeq)
-			r.stats.lagNanos.Store(int64(time.Since(batch[len(batch)-1].Time)))
+			now := time.Now()
+			r.stats.lagNanos.Store(int64(now.Sub(batch[len(batch)-1].Time)))
+			r.stats.lastCommit.Store(now.UnixNano())
 			r.ack(ctx, batch[len(batch)-1])
 			return true
 		case errors.Is(err, trail.ErrConflict):

@@ -12,6 +12,7 @@ import (
 	"github.com/cordon-gateway/cordon/bus"
 	"github.com/cordon-gateway/cordon/deployment"
 	"github.com/cordon-gateway/cordon/envelope"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -93,6 +94,11 @@ func (w *wiring) buildAuditShippers(ctx context.Context, buses []cordon.Bus, cre
 		}
 		shippers = append(shippers, sh)
 	}
+	if w.reg != nil {
+		if err := w.reg.Register(auditCollector(shippers)); err != nil {
+			return fail(err)
+		}
+	}
 	c.run = func(ctx context.Context) error {
 		eg, egctx := errgroup.WithContext(ctx)
 		for _, sh := range shippers {
@@ -147,4 +153,44 @@ func runAuditShipper(ctx context.Context, args []string, getenv func(string) str
 	}
 	defer c.Close()
 	return serveComponent(ctx, w, c, cfg.Components.Audit.Admin, log)
+}
+
+// auditCollector exports the shippers' counters on /metrics, per bus.
+type auditCollector []*audit.Shipper
+
+var (
+	auditRecordsDesc = prometheus.NewDesc("cordon_audit_records_total",
+		"Audit records committed to the store.", []string{"bus"}, nil)
+	auditBatchesDesc = prometheus.NewDesc("cordon_audit_batches_total",
+		"Audit transactions committed (one signed checkpoint each).", []string{"bus"}, nil)
+	auditStoreErrorsDesc = prometheus.NewDesc("cordon_audit_store_errors_total",
+		"Failed attempts to write to the audit store (retried).", []string{"bus"}, nil)
+	auditGapsDesc = prometheus.NewDesc("cordon_audit_gaps_total",
+		"Stream sequences the audit gave up on (removed from the stream before it read them).", []string{"bus"}, nil)
+	auditLagDesc = prometheus.NewDesc("cordon_audit_lag_seconds",
+		"At the last commit: commit time minus the stream time of its newest record.", []string{"bus"}, nil)
+	auditLastCommitDesc = prometheus.NewDesc("cordon_audit_last_commit_timestamp_seconds",
+		"Unix time of the last commit; alert when it stops moving while traffic flows.", []string{"bus"}, nil)
+)
+
+func (c auditCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{auditRecordsDesc, auditBatchesDesc, auditStoreErrorsDesc,
+		auditGapsDesc, auditLagDesc, auditLastCommitDesc} {
+		ch <- d
+	}
+}
+
+func (c auditCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, sh := range c {
+		st, b := sh.Stats(), sh.Bus().String()
+		ch <- prometheus.MustNewConstMetric(auditRecordsDesc, prometheus.CounterValue, float64(st.Records), b)
+		ch <- prometheus.MustNewConstMetric(auditBatchesDesc, prometheus.CounterValue, float64(st.Batches), b)
+		ch <- prometheus.MustNewConstMetric(auditStoreErrorsDesc, prometheus.CounterValue, float64(st.StoreErrors), b)
+		ch <- prometheus.MustNewConstMetric(auditGapsDesc, prometheus.CounterValue, float64(st.Gaps), b)
+		ch <- prometheus.MustNewConstMetric(auditLagDesc, prometheus.GaugeValue, st.Lag.Seconds(), b)
+		if !st.LastCommit.IsZero() {
+			ch <- prometheus.MustNewConstMetric(auditLastCommitDesc, prometheus.GaugeValue,
+				float64(st.LastCommit.UnixNano())/1e9, b)
+		}
+	}
 }

@@ -36,6 +36,14 @@ func TestDevAdminEndpoints(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+	// The audit shippers report their progress per bus once they have
+	// committed the request's records.
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		_, body := get(t, g.Admin+"/metrics")
+		return strings.Contains(body, `cordon_audit_records_total{bus="clean-resp"} 1`) &&
+			strings.Contains(body, `cordon_audit_last_commit_timestamp_seconds{bus="dirty-req"}`) &&
+			strings.Contains(body, `cordon_audit_lag_seconds{bus="clean-req"}`)
+	}, "/metrics lacks the audit shippers' progress")
 	// The public listener serves none of this.
 	if code, _ := get(t, g.Public+"/metrics"); code != 404 {
 		t.Errorf("public /metrics answered %d, want 404 (an unknown route)", code)
