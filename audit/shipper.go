@@ -66,7 +66,7 @@ type Stats struct {
 	Conflicts   uint64        // another writer was ahead
 	Copies      uint64        // checkpoints copied to the checkpoint directory
 	LastSeq     uint64        // stream sequence of the last committed record
-	Lag         time.Duration // commit time minus stream time of the last committed record
+	Lag         time.Duration // at the last commit, how long its oldest record had waited since the stream stored it
 	LastCommit  time.Time     // when the last batch was committed (zero: none yet)
 }
 
@@ -311,7 +311,7 @@ func (r *run) commit(ctx context.Context, batch []cordon.BusRecord) bool {
 			r.stats.batches.Add(1)
 			r.stats.lastSeq.Store(cp.LastSeq)
 			now := time.Now()
-			r.stats.lagNanos.Store(int64(now.Sub(batch[len(batch)-1].Time)))
+			r.stats.lagNanos.Store(int64(now.Sub(batch[0].Time)))
 			r.stats.lastCommit.Store(now.UnixNano())
 			r.ack(ctx, batch[len(batch)-1])
 			return true

@@ -168,7 +168,7 @@ var (
 	auditGapsDesc = prometheus.NewDesc("cordon_audit_gaps_total",
 		"Stream sequences the audit gave up on (removed from the stream before it read them).", []string{"bus"}, nil)
 	auditLagDesc = prometheus.NewDesc("cordon_audit_lag_seconds",
-		"At the last commit: commit time minus the stream time of its newest record.", []string{"bus"}, nil)
+		"At the last commit: how long its oldest record had waited since the stream stored it.", []string{"bus"}, nil)
 	auditLastCommitDesc = prometheus.NewDesc("cordon_audit_last_commit_timestamp_seconds",
 		"Unix time of the last commit; alert when it stops moving while traffic flows.", []string{"bus"}, nil)
 )

@@ -97,6 +97,7 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		}
 		var procs []proc
 		var public string
+		var auditMetrics []string
 		stop := func() {}
 		if *shape == "dev" {
 			if !*relaxed {
@@ -110,6 +111,7 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 				return fmt.Errorf("start cordon dev (%s): %w", mode, err)
 			}
 			procs, public, stop = []proc{{"cordon-dev", c.cpu}}, c.url, c.stop
+			auditMetrics = []string{c.admin + "/metrics"}
 		} else {
 			d, err := localdeploy.Start(ctx, localdeploy.Options{Binary: bin, Dir: filepath.Join(dir, mode), Mode: mode,
 				Spec: spec, Upstream: upstream.url, Timeout: 10 * time.Second, AuditDSN: auditDSN, RelaxedFsync: *relaxed})
@@ -119,6 +121,9 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 			for _, n := range d.Names() {
 				p := d.Procs[n]
 				procs = append(procs, proc{n, func() time.Duration { c, _ := p.CPU(); return c }})
+				if strings.HasPrefix(n, "audit") && p.Admin() != "" {
+					auditMetrics = append(auditMetrics, "http://"+p.Admin()+"/metrics")
+				}
 			}
 			public, stop = d.Public, d.Stop
 		}
@@ -126,7 +131,7 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		if sig != "ed25519" {
 			label = mode + " (" + *shape + ", " + sig + ")"
 		}
-		err := benchMode(ctx, stdout, label, public, procs, upstream, proxy, cs, *rounds, *duration, *warmup)
+		err := benchMode(ctx, stdout, label, public, procs, auditMetrics, upstream, proxy, cs, *rounds, *duration, *warmup)
 		stop()
 		if err != nil {
 			return err
@@ -164,7 +169,7 @@ func startDevChild(ctx context.Context, bin, dir, mode, sig, spec, upstream, aud
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	c := &child{name: "cordon-dev", url: "http://" + pub, cmd: cmd}
+	c := &child{name: "cordon-dev", url: "http://" + pub, admin: "http://" + adm, cmd: cmd}
 	for range 300 {
 		if resp, err := http.Get("http://" + adm + "/readyz"); err == nil {
 			resp.Body.Close()
@@ -188,8 +193,8 @@ func freeAddr() string {
 }
 
 type child struct {
-	name, url string
-	cmd       *exec.Cmd
+	name, url, admin string
+	cmd              *exec.Cmd
 }
 
 func (c *child) stop() { _ = c.cmd.Process.Kill(); _ = c.cmd.Wait() }
@@ -340,8 +345,9 @@ func load(ctx context.Context, base string, conc int, d time.Duration) loadResul
 	return r
 }
 
-func benchMode(ctx context.Context, w io.Writer, mode, public string, cordonProcs []proc, upstream, proxy *child,
-	cs []int, rounds int, dur, warm time.Duration) error {
+func benchMode(ctx context.Context, w io.Writer, mode, public string, cordonProcs []proc, auditMetrics []string,
+	upstream, proxy *child, cs []int, rounds int, dur, warm time.Duration) error {
+	var maxLag time.Duration // the audit shippers' lag at commit, the highest seen while cordon ran
 	measure := func(target, base string, procs []proc, conc int) loadResult {
 		load(ctx, base, conc, warm)
 		before := map[string]time.Duration{}
@@ -349,7 +355,14 @@ func benchMode(ctx context.Context, w io.Writer, mode, public string, cordonProc
 		for _, p := range all {
 			before[p.name] = p.cpu()
 		}
+		var stopWatch func() time.Duration
+		if target == "cordon" {
+			stopWatch = watchAuditLag(auditMetrics)
+		}
 		r := load(ctx, base, conc, dur)
+		if stopWatch != nil {
+			maxLag = max(maxLag, stopWatch())
+		}
 		r.target = target
 		r.cpu = map[string]time.Duration{}
 		for _, p := range all {
@@ -429,6 +442,59 @@ func benchMode(ctx context.Context, w io.Writer, mode, public string, cordonProc
 			time.Duration(avg("cordon", 1, p50)-avg("direct", 1, p50)).Round(10*time.Microsecond))
 	}
 	fmt.Fprintf(w, "  throughput at c=%d vs proxy: %.2f× (target ≥ 0.3×)\n", top, avg("cordon", top, rps)/avg("proxy", top, rps))
-	fmt.Fprintf(w, "  p99 at c=%d vs proxy: %.2f× (target ≤ 3×)\n\n", top, avg("cordon", top, p99)/avg("proxy", top, p99))
+	fmt.Fprintf(w, "  p99 at c=%d vs proxy: %.2f× (target ≤ 3×)\n", top, avg("cordon", top, p99)/avg("proxy", top, p99))
+	if len(auditMetrics) > 0 {
+		fmt.Fprintf(w, "  audit lag at commit, highest while cordon ran: %s (target: seconds at most)\n", maxLag.Round(time.Millisecond))
+	}
+	fmt.Fprintln(w)
 	return nil
+}
+
+// watchAuditLag polls the audit shippers' /metrics until the returned
+// function is called, which returns the highest cordon_audit_lag_seconds
+// seen on any bus.
+func watchAuditLag(urls []string) func() time.Duration {
+	done := make(chan struct{})
+	result := make(chan time.Duration, 1)
+	go func() {
+		var highest time.Duration
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			for _, u := range urls {
+				highest = max(highest, scrapeAuditLag(u))
+			}
+			select {
+			case <-done:
+				result <- highest
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() time.Duration { close(done); return <-result }
+}
+
+// scrapeAuditLag reads the highest cordon_audit_lag_seconds of one /metrics page.
+func scrapeAuditLag(url string) time.Duration {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return 0
+	}
+	var highest time.Duration
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, "cordon_audit_lag_seconds{") {
+			continue
+		}
+		f := strings.Fields(line)
+		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+			highest = max(highest, time.Duration(v*float64(time.Second)))
+		}
+	}
+	return highest
 }
