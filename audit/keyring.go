@@ -136,4 +136,3 @@ func (k *Keyring) check(wire []byte, m *cordon.Message, in envelope.Info, parseE
 	}
 	return trail.SigVerified
 }
-
