@@ -280,3 +280,114 @@ func TestOversizedMessageIsAFinalError(t *testing.T) {
 		t.Fatalf("error %v (kind %s), want too-large: retrying cannot make it fit", err, cordon.KindOf(err))
 	}
 }
+
+// TestFinalRecordsReachOnlyTheAudit: the frontend's terminal record is
+// stored on bus 1's final subject under its own dedupe id even though its
+// deadline has passed; the request validator's durable (filtered on ".in")
+// never sees it, the audit consumer does, and with interest retention it
+// leaves the stream once the audit acknowledged it.
+func TestFinalRecordsReachOnlyTheAudit(t *testing.T) {
+	ctx := context.Background()
+	srv := testkit.StartBus(t, "test-dirty-req")
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subj, _ := bus.NewSubjects("cordon")
+	b := cordon.BusDirtyReq
+	if err := bus.Provision(ctx, js, subj, b, bus.StreamSpec{MaxBytes: 64 << 20, Timeout: 5 * time.Second,
+		Reader: bus.ConsumerRequestValidator, Audit: true}); err != nil {
+		t.Fatal(err)
+	}
+	met := bus.NewMetrics(nil)
+	fe := testkit.Signer(t, cordon.StageFrontend)
+	pub := bus.NewInPublisher(js, subj, b, fe, met)
+
+	m := request(time.Now().Add(time.Minute))
+	if err := pub.Send(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	final := &cordon.Message{ID: m.ID, Deadline: time.Now().Add(-time.Second), ReplyTo: "fe1",
+		Request:  cordon.RequestHead{Method: m.Request.Method, Path: m.Request.Path},
+		Response: &cordon.ResponseHead{Status: 504}, Outcome: cordon.Outcome{Kind: cordon.KindExpired, Rule: "deadline"}}
+	for range 2 { // a retried terminal record is stored once
+		if err := pub.SendFinal(ctx, final); err != nil {
+			t.Fatalf("terminal record with a past deadline: %v", err)
+		}
+	}
+	if got := testutil.ToFloat64(met.Published.WithLabelValues("dirty-req", "duplicate")); got != 1 {
+		t.Fatalf("duplicate terminal records counted %v, want 1", got)
+	}
+
+	rv, err := js.Consumer(ctx, subj.Stream(b), bus.ConsumerRequestValidator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := rv.Info(ctx); err != nil || info.Config.FilterSubject != subj.In(b) || info.NumPending != 1 {
+		t.Fatalf("request validator consumer: filter %q, pending %d (%v); want %q and only the request",
+			info.Config.FilterSubject, info.NumPending, err, subj.In(b))
+	}
+	batch, err := rv.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for msg := range batch.Messages() {
+		if msg.Subject() != subj.In(b) {
+			t.Fatalf("request validator read %s", msg.Subject())
+		}
+		if err := msg.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if info, _ := rv.Info(ctx); info.NumPending != 0 || info.NumAckPending != 0 {
+		t.Fatalf("request validator: %d pending, %d unacked after reading the request", info.NumPending, info.NumAckPending)
+	}
+
+	tap, err := bus.NewTap(ctx, js, subj, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := tap.Fetch(ctx, 10, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || recs[0].Subject != subj.In(b) || recs[1].Subject != subj.Final(b) {
+		t.Fatalf("audit read %d records %v, want the request then its terminal record", len(recs), recs)
+	}
+	got, _, err := envelope.Parse(recs[1].Data)
+	if err != nil || got.ID != m.ID || got.Producer != cordon.StageFrontend || got.Response == nil ||
+		got.Response.Status != 504 || got.Outcome.Rule != "deadline" {
+		t.Fatalf("terminal record %+v (%v)", got, err)
+	}
+	st, _ := js.Stream(ctx, subj.Stream(b))
+	raw, err := st.GetMsg(ctx, recs[1].Seq)
+	if err != nil || raw.Header.Get(bus.HeaderMsgID) != bus.FinalMsgID(m.ID, cordon.StageFrontend) ||
+		raw.Header.Get(bus.HeaderMsgID) != m.ID.String()+".frontend-final" {
+		t.Fatalf("terminal record's dedupe id %q (%v)", raw.Header.Get(bus.HeaderMsgID), err)
+	}
+	if err := tap.Ack(ctx, recs[1]); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := st.Info(ctx); err != nil || info.State.Msgs != 0 {
+		t.Fatalf("stream holds %d messages after every interested consumer acked (%v), want 0", info.State.Msgs, err)
+	}
+}
+
+func TestOnlyBus1HasTerminalRecords(t *testing.T) {
+	h := newHarness(t)
+	rv := testkit.Signer(t, cordon.StageRequestValidator)
+	m := request(time.Now().Add(time.Minute))
+	for name, p := range map[string]*bus.Publisher{
+		"bus 2 input": bus.NewInPublisher(h.js, h.subj, cordon.BusCleanReq, rv, h.met),
+		"bus 1 reply": bus.NewReplyPublisher(h.js, h.subj, cordon.BusDirtyReq, rv, h.met),
+	} {
+		if err := p.SendFinal(context.Background(), m); cordon.KindOf(err) != cordon.KindInternal {
+			t.Errorf("%s: SendFinal = %v, want an internal error", name, err)
+		}
+	}
+}

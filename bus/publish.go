@@ -20,6 +20,7 @@ type Publisher struct {
 	bus     cordon.Bus
 	signer  *envelope.Signer
 	subject func(*cordon.Message) (string, error)
+	final   string // the terminal-record subject, "" where there is none
 	metrics *Metrics
 	retry   bool
 }
@@ -41,8 +42,8 @@ func (p *Publisher) Retrying() *Publisher {
 	return p
 }
 
-func (p *Publisher) publish(ctx context.Context, msg *nats.Msg, id string) (*jetstream.PubAck, error) {
-	if !p.retry {
+func (p *Publisher) publish(ctx context.Context, msg *nats.Msg, id string, retry bool) (*jetstream.PubAck, error) {
+	if !retry {
 		return p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id))
 	}
 	wait := 20 * time.Millisecond
@@ -75,11 +76,16 @@ func transient(err error) bool {
 		errors.Is(err, nats.ErrDisconnected)
 }
 
-// NewInPublisher publishes to bus b's pipeline input subject.
+// NewInPublisher publishes to bus b's pipeline input subject. On bus 1 it
+// also publishes the frontend's terminal records (SendFinal).
 func NewInPublisher(js jetstream.JetStream, s Subjects, b cordon.Bus, signer *envelope.Signer, m *Metrics) *Publisher {
 	subj := s.In(b)
-	return &Publisher{js: js, bus: b, signer: signer, metrics: m,
+	p := &Publisher{js: js, bus: b, signer: signer, metrics: m,
 		subject: func(*cordon.Message) (string, error) { return subj, nil }}
+	if b == cordon.BusDirtyReq {
+		p.final = s.Final(b)
+	}
+	return p
 }
 
 // NewReplyPublisher publishes to the reply subject of the frontend named in
@@ -104,6 +110,29 @@ func (p *Publisher) Send(ctx context.Context, m *cordon.Message) error {
 	if err != nil {
 		return &cordon.Error{Op: "publish " + p.bus.String(), Kind: cordon.KindInternal, Err: err}
 	}
+	if ctx.Err() == nil && !m.Deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, m.Deadline)
+		defer cancel()
+	}
+	return p.send(ctx, m, subj, MsgID(m.ID, p.signer.Stage()), p.retry)
+}
+
+// SendFinal signs m and stores it on the bus's terminal-record subject
+// (Subjects.Final) under FinalMsgID: the frontend's statement of how it
+// answered a request on its own. Unlike Send it ignores m's deadline (a
+// terminal record is often written because the deadline passed): ctx alone
+// bounds it, and within ctx an unacknowledged publish is retried as by a
+// Retrying publisher, under the same message id.
+func (p *Publisher) SendFinal(ctx context.Context, m *cordon.Message) error {
+	if p.final == "" {
+		return &cordon.Error{Op: "publish " + p.bus.String(), Kind: cordon.KindInternal,
+			Err: errors.New("this publisher has no terminal-record subject")}
+	}
+	return p.send(ctx, m, p.final, FinalMsgID(m.ID, p.signer.Stage()), true)
+}
+
+func (p *Publisher) send(ctx context.Context, m *cordon.Message, subj, msgID string, retry bool) error {
 	bp := bufPool.Get().(*[]byte)
 	defer func() {
 		if cap(*bp) <= 1<<20 {
@@ -118,12 +147,7 @@ func (p *Publisher) Send(ctx context.Context, m *cordon.Message) error {
 	}
 	*bp = data
 	msg := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{}}
-	if ctx.Err() == nil && !m.Deadline.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, m.Deadline)
-		defer cancel()
-	}
-	ack, err := p.publish(ctx, msg, MsgID(m.ID, p.signer.Stage()))
+	ack, err := p.publish(ctx, msg, msgID, retry)
 	if err != nil {
 		p.metrics.Published.WithLabelValues(p.bus.String(), "error").Inc()
 		kind := cordon.KindUnavailable

@@ -15,6 +15,7 @@ import (
 //
 //	bus 1 dirty-req   P.dirty-req.in               frontend -> request validator
 //	                  P.dirty-req.reply.<frontend> request validator -> frontend (rejections)
+//	                  P.dirty-req.final            frontend -> audit (terminal records)
 //	bus 2 clean-req   P.clean-req.in               request validator -> backend
 //	bus 3 dirty-resp  P.dirty-resp.in              backend -> response validator
 //	                  P.dirty-resp.reply.<frontend> backend -> frontend (single validation)
@@ -24,6 +25,12 @@ import (
 // replies are read by the waiting frontend with a core subscription on its
 // own reply subject (the stream still stores them, for the audit). Every
 // stream also has a durable "audit" consumer that sees every subject.
+//
+// A terminal record ("final") is the frontend's signed statement of how it
+// answered a request on its own after handing it to bus 1 (504 deadline,
+// 503 bus.dirty-req, or a client that went away): no stage reads it, the
+// pipeline readers' consumers filter on ".in", so only the audit consumer
+// has interest in it, and it ends the request's audit trail explicitly.
 
 // DefaultPrefix is the subject prefix when the configuration names none.
 const DefaultPrefix = "cordon"
@@ -83,6 +90,10 @@ func (s Subjects) Reply(b cordon.Bus, frontend string) string {
 	return s.prefix + "." + b.String() + ".reply." + frontend
 }
 
+// Final is the subject on bus b of the frontend's terminal records. Only
+// bus 1 carries them (the frontend's one output bus).
+func (s Subjects) Final(b cordon.Bus) string { return s.prefix + "." + b.String() + ".final" }
+
 // Replies is the wildcard of every frontend's reply subject on bus b.
 func (s Subjects) Replies(b cordon.Bus) string { return s.prefix + "." + b.String() + ".reply.*" }
 
@@ -97,4 +108,12 @@ func (s Subjects) LedgerBucket() string {
 // stores its output once.
 func MsgID(id cordon.RequestID, stage cordon.Stage) string {
 	return id.String() + "." + stage.String()
+}
+
+// FinalMsgID is the JetStream dedupe id of stage's terminal record of
+// request id, e.g. "<id>.frontend-final": distinct from the id of the
+// request itself (MsgID), and the same on every attempt, so a retried
+// terminal record is stored once.
+func FinalMsgID(id cordon.RequestID, stage cordon.Stage) string {
+	return id.String() + "." + stage.String() + "-final"
 }
