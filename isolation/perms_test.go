@@ -32,6 +32,7 @@ var streamOf = map[cordon.Bus]string{
 }
 
 func in(b cordon.Bus) string               { return "cordon." + b.String() + ".in" }
+func final(b cordon.Bus) string            { return "cordon." + b.String() + ".final" }
 func reply(b cordon.Bus, fe string) string { return "cordon." + b.String() + ".reply." + fe }
 
 // designGrants is what the design lets key holder role do on bus b:
@@ -53,7 +54,7 @@ func designGrants(mode, role string, b cordon.Bus) (pub, sub []string) {
 		// frontend on bus 3; there are no validator users.
 		switch {
 		case role == "frontend" && b == cordon.BusDirtyReq:
-			pub = append(pub, in(b))
+			pub = append(pub, in(b), final(b))
 			sub = append(sub, reply(b, frontendID))
 		case role == "frontend" && b == cordon.BusDirtyResp:
 			sub = append(sub, reply(b, frontendID))
@@ -71,7 +72,8 @@ func designGrants(mode, role string, b cordon.Bus) (pub, sub []string) {
 	}
 	switch {
 	case role == "frontend" && b == cordon.BusDirtyReq:
-		pub = append(pub, in(b))
+		// Its requests, and its terminal records (read by the audit only).
+		pub = append(pub, in(b), final(b))
 		sub = append(sub, reply(b, frontendID))
 	case role == "frontend" && b == cordon.BusCleanResp:
 		sub = append(sub, reply(b, frontendID))
@@ -150,7 +152,9 @@ func publishAttacks() []string {
 	var out []string
 	for _, b := range cordon.Buses {
 		streams = append(streams, streamOf[b])
-		out = append(out, in(b), reply(b, frontendID), reply(b, "evil"), "cordon."+b.String()+".other")
+		// final: only the frontend may end a request's audit trail, and
+		// only on bus 1.
+		out = append(out, in(b), final(b), reply(b, frontendID), reply(b, "evil"), "cordon."+b.String()+".other")
 	}
 	for _, s := range streams {
 		for _, c := range consumers {
@@ -185,7 +189,7 @@ func subscribeAttacks() []string {
 		out = append(out, bus.InboxPrefix(r)+".>")
 	}
 	for _, b := range cordon.Buses {
-		out = append(out, "cordon."+b.String()+".>", in(b), reply(b, "*"), reply(b, frontendID), reply(b, "fe2"),
+		out = append(out, "cordon."+b.String()+".>", in(b), final(b), reply(b, "*"), reply(b, frontendID), reply(b, "fe2"),
 			"$JS.ACK."+streamOf[b]+".>")
 	}
 	return out
@@ -297,12 +301,16 @@ func (d *deployment) permissions(t *testing.T) {
 		}
 		probes += len(want)
 	}
+	finals := 0 // refused terminal records on bus 1 by a non-frontend identity
 	for _, a := range attackers {
 		pub, _ := d.grantsOn(a.role, a.bus)
 		var want []string
 		for _, s := range publishAttacks() {
 			if covered(pub, s) {
 				continue
+			}
+			if s == final(cordon.BusDirtyReq) && a.role != "frontend" {
+				finals++
 			}
 			// A forged dedupe id and a rollup ride along: refused with
 			// the publish itself.
@@ -323,6 +331,11 @@ func (d *deployment) permissions(t *testing.T) {
 		if !a.nc.IsConnected() {
 			t.Errorf("%s was disconnected by its probes", a)
 		}
+	}
+	// Only the frontend can end a request's audit trail: every other key
+	// holder on bus 1 was refused a terminal record above.
+	if finals == 0 {
+		t.Error("no identity but the frontend tried to publish a terminal record on bus 1")
 	}
 	probes += d.rollupsRefused(t, attackers)
 	probes += d.adminCannotErase(t)
@@ -358,7 +371,7 @@ func (d *deployment) rollupsRefused(t *testing.T, attackers []*attacker) int {
 			t.Fatal(err)
 		}
 		for _, b := range cordon.Buses {
-			for _, s := range []string{in(b), reply(b, frontendID)} {
+			for _, s := range []string{in(b), final(b), reply(b, frontendID)} {
 				if !covered(pub, s) {
 					continue
 				}

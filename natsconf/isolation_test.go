@@ -325,6 +325,7 @@ func (h *harness) flows() {
 			t.Fatalf("%s acking on bus %d: %v", p.reader, p.bus, err)
 		}
 	}
+	h.terminalRecords()
 	for _, r := range h.replies {
 		data := fmt.Sprintf("reply %d from %s", r.bus, r.producer)
 		h.publish(r.producer, h.subj.Reply(r.bus, "fe-a"), data)
@@ -350,6 +351,30 @@ func (h *harness) flows() {
 		}
 		if _, err := kv.Create(h.op(), "req-1", []byte{1}); !errors.Is(err, jetstream.ErrKeyExists) {
 			t.Errorf("second ledger create: %v, want ErrKeyExists", err)
+		}
+	}
+}
+
+// terminalRecords: the frontend publishes a terminal record on bus 1's
+// final subject; the pipeline reader of bus 1 (its durable filters on In)
+// has nothing to read, only the audit (auditSeesEverything) reads it.
+func (h *harness) terminalRecords() {
+	if !h.sc.has(cordon.BusDirtyReq) {
+		return
+	}
+	h.publish("fe-a", h.subj.Final(cordon.BusDirtyReq), "terminal record of fe-a")
+	h.published[cordon.BusDirtyReq]++
+	for _, p := range h.pipes {
+		if p.bus != cordon.BusDirtyReq {
+			continue
+		}
+		cons, err := h.admin().Consumer(h.op(), h.subj.Stream(p.bus), p.reader)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if info := cons.CachedInfo(); info.NumPending != 0 || info.NumAckPending != 0 {
+			h.t.Errorf("bus 1 %s: %d pending, %d unacked after a terminal record: it would read it",
+				p.reader, info.NumPending, info.NumAckPending)
 		}
 	}
 }
@@ -445,7 +470,7 @@ func (h *harness) publishCatalog() []string {
 	streams := []string{"KV_" + s.LedgerBucket()}
 	for _, b := range cordon.Buses {
 		streams = append(streams, s.Stream(b))
-		out = append(out, s.In(b), s.Reply(b, "fe-a"), s.Reply(b, "fe-b"), s.Reply(b, "evil"), s.Prefix()+"."+b.String()+".other")
+		out = append(out, s.In(b), s.Final(b), s.Reply(b, "fe-a"), s.Reply(b, "fe-b"), s.Reply(b, "evil"), s.Prefix()+"."+b.String()+".other")
 	}
 	for _, st := range streams {
 		for _, c := range consumers {
@@ -525,7 +550,7 @@ func (h *harness) probeSubscriptions() []deniedSub {
 		"_INBOX_request-validator.>", "_INBOX_backend.>", "_INBOX_audit.>", "_INBOX_*.>",
 		"$JS.>", "$JS.ACK.>", "$JS.API.>", "$KV.>", "$SYS.>", s.Prefix() + ".>"}
 	for _, b := range cordon.Buses {
-		catalog = append(catalog, s.All(b), s.In(b), s.Replies(b), s.Reply(b, "fe-a"), s.Reply(b, "fe-b"),
+		catalog = append(catalog, s.All(b), s.In(b), s.Final(b), s.Replies(b), s.Reply(b, "fe-a"), s.Reply(b, "fe-b"),
 			"$JS.ACK."+s.Stream(b)+".>", s.Prefix()+"."+b.String()+".reply.>")
 	}
 	var out []deniedSub

@@ -35,6 +35,9 @@ var ledger = []string{
 	"$JS.API.DIRECT.GET.KV_" + ledgerBucket + ".>",
 }
 
+// feOut is what a frontend publishes: requests and its terminal records.
+var feOut = []string{"cordon.dirty-req.final", "cordon.dirty-req.in"}
+
 func inbox(name string) string { return "_INBOX_" + name + ".>" }
 
 func cat(lists ...[]string) []string { return slices.Concat(lists...) }
@@ -48,8 +51,8 @@ var (
 // user missing from a scenario must be refused there.
 var matrix = map[string]map[string]perms{
 	"full-bus-1": {
-		"fe-a":              {pub: []string{"cordon.dirty-req.in"}, sub: []string{inbox("fe-a"), "cordon.dirty-req.reply.fe-a"}},
-		"fe-b":              {pub: []string{"cordon.dirty-req.in"}, sub: []string{inbox("fe-b"), "cordon.dirty-req.reply.fe-b"}},
+		"fe-a":              {pub: feOut, sub: []string{inbox("fe-a"), "cordon.dirty-req.reply.fe-a"}},
+		"fe-b":              {pub: feOut, sub: []string{inbox("fe-b"), "cordon.dirty-req.reply.fe-b"}},
 		"request-validator": {pub: cat(consumer(s1, "request-validator"), []string{"cordon.dirty-req.reply.*"}), sub: []string{inbox("request-validator")}},
 		"audit":             {pub: consumer(s1, "audit"), sub: []string{inbox("audit")}},
 		"admin":             admin,
@@ -78,8 +81,8 @@ var matrix = map[string]map[string]perms{
 		"system":             system,
 	},
 	"single-nats": {
-		"fe-a": {pub: []string{"cordon.dirty-req.in"}, sub: []string{inbox("fe-a"), "cordon.dirty-req.reply.fe-a", "cordon.clean-resp.reply.fe-a"}},
-		"fe-b": {pub: []string{"cordon.dirty-req.in"}, sub: []string{inbox("fe-b"), "cordon.dirty-req.reply.fe-b", "cordon.clean-resp.reply.fe-b"}},
+		"fe-a": {pub: feOut, sub: []string{inbox("fe-a"), "cordon.dirty-req.reply.fe-a", "cordon.clean-resp.reply.fe-a"}},
+		"fe-b": {pub: feOut, sub: []string{inbox("fe-b"), "cordon.dirty-req.reply.fe-b", "cordon.clean-resp.reply.fe-b"}},
 		"request-validator": {
 			pub: cat(consumer(s1, "request-validator"), []string{"cordon.dirty-req.reply.*", "cordon.clean-req.in"}),
 			sub: []string{inbox("request-validator")},
@@ -94,16 +97,16 @@ var matrix = map[string]map[string]perms{
 		"system": system,
 	},
 	"single-validation": {
-		"fe-a":    {pub: []string{"cordon.dirty-req.in"}, sub: []string{inbox("fe-a"), "cordon.dirty-req.reply.fe-a", "cordon.dirty-resp.reply.fe-a"}},
-		"fe-b":    {pub: []string{"cordon.dirty-req.in"}, sub: []string{inbox("fe-b"), "cordon.dirty-req.reply.fe-b", "cordon.dirty-resp.reply.fe-b"}},
+		"fe-a":    {pub: feOut, sub: []string{inbox("fe-a"), "cordon.dirty-req.reply.fe-a", "cordon.dirty-resp.reply.fe-a"}},
+		"fe-b":    {pub: feOut, sub: []string{inbox("fe-b"), "cordon.dirty-req.reply.fe-b", "cordon.dirty-resp.reply.fe-b"}},
 		"backend": {pub: cat(consumer(s1, "backend"), ledger, []string{"cordon.dirty-resp.reply.*"}), sub: []string{inbox("backend")}},
 		"audit":   {pub: cat(consumer(s1, "audit"), consumer(s3, "audit")), sub: []string{inbox("audit")}},
 		"admin":   admin,
 		"system":  system,
 	},
 	"single-validation-bus-1": {
-		"fe-a":    {pub: []string{"cordon.dirty-req.in"}, sub: []string{inbox("fe-a"), "cordon.dirty-req.reply.fe-a"}},
-		"fe-b":    {pub: []string{"cordon.dirty-req.in"}, sub: []string{inbox("fe-b"), "cordon.dirty-req.reply.fe-b"}},
+		"fe-a":    {pub: feOut, sub: []string{inbox("fe-a"), "cordon.dirty-req.reply.fe-a"}},
+		"fe-b":    {pub: feOut, sub: []string{inbox("fe-b"), "cordon.dirty-req.reply.fe-b"}},
 		"backend": {pub: cat(consumer(s1, "backend"), ledger), sub: []string{inbox("backend")}},
 		"audit":   {pub: consumer(s1, "audit"), sub: []string{inbox("audit")}},
 		"admin":   admin,
@@ -172,6 +175,9 @@ func TestPermissionsInvariants(t *testing.T) {
 						p != "$JS.API.DIRECT.GET.KV_"+ledgerBucket+".>")
 				if bad {
 					t.Errorf("%s/%s may publish %q", sc.name, u.Name, p)
+				}
+				if strings.HasSuffix(p, ".final") && u.Role != natsconf.RoleFrontend {
+					t.Errorf("%s/%s may publish terminal records: %q", sc.name, u.Name, p)
 				}
 				if strings.HasPrefix(p, "$JS.API.CONSUMER.") || strings.HasPrefix(p, "$JS.ACK.") {
 					// Only its own consumer: the name is the role's.

@@ -27,7 +27,8 @@ const (
 // Permissions returns the subjects u may publish and subscribe to on s,
 // sorted. This is the whole least-privilege matrix:
 //
-//	frontend            pub In(1); sub Reply(1, its ids) and Reply(4, its ids)
+//	frontend            pub In(1) and Final(1); sub Reply(1, its ids) and
+//	                    Reply(4, its ids)
 //	                    (single validation: Reply(1, …) and Reply(3, …))
 //	request-validator   bus 1: its consumer on Stream(1), pub Reply(1, *)
 //	                    bus 2: pub In(2)
@@ -85,7 +86,9 @@ func (s *Server) grants(u User) (pub, sub []string) {
 		case RoleFrontend:
 			switch {
 			case b == cordon.BusDirtyReq:
-				pub = append(pub, subj.In(b))
+				// Final: its terminal records, read only by the audit
+				// (the pipeline reader's durable filters on In).
+				pub = append(pub, subj.In(b), subj.Final(b))
 				replies(b)
 			case b == cordon.BusCleanResp && !single, b == cordon.BusDirtyResp && single:
 				replies(b)
