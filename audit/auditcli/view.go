@@ -11,15 +11,20 @@ import (
 	"unicode/utf8"
 
 	"github.com/cordon-gateway/cordon"
+	"github.com/cordon-gateway/cordon/audit"
 	"github.com/cordon-gateway/cordon/audit/trail"
 )
 
 // View is a record as operators read it (JSON output of every command).
 type View struct {
-	Time            time.Time           `json:"time"`
-	Bus             string              `json:"bus"`
-	Seq             uint64              `json:"seq"`
-	Subject         string              `json:"subject"`
+	Time    time.Time `json:"time"`
+	Bus     string    `json:"bus"`
+	Seq     uint64    `json:"seq"`
+	Subject string    `json:"subject"`
+	// Final marks the frontend's terminal record of a request it answered
+	// on its own (audit.IsFinal): Status is what the client got (499: it
+	// had gone), Outcome and OutcomeRule why.
+	Final           bool                `json:"final,omitempty"`
 	RequestID       string              `json:"request_id,omitempty"`
 	Producer        string              `json:"producer"`
 	Expected        string              `json:"expected_producer"`
@@ -65,6 +70,7 @@ func ViewOf(r *trail.Record) View {
 		TraceParent: r.TraceParent, Capture: r.Capture.String(), BodySHA256: hex.EncodeToString(r.BodySHA256[:]),
 		BodyLen: r.BodyLen, Masked: r.Masked, EnvelopeSHA256: hex.EncodeToString(r.EnvelopeSHA256[:]),
 		EnvelopeKept: r.Envelope != nil, Leaf: hex.EncodeToString(r.Leaf[:]),
+		Final: audit.IsFinal(r.Bus, r.Subject),
 	}
 	if !r.RequestID.IsZero() {
 		v.RequestID = r.RequestID.String()
@@ -84,11 +90,17 @@ func ViewOf(r *trail.Record) View {
 	return v
 }
 
-// verdict is the one-word decision shown in tables.
+// verdict is the one-word decision shown in tables. A terminal record
+// shows as "final" with its outcome ("final:expired"), not as "expired":
+// it is usually stored after the deadline it reports on.
 func verdict(r *trail.Record) string {
 	switch {
 	case r.Sig.Refused():
 		return "refused:" + r.Sig.String()
+	case audit.IsFinal(r.Bus, r.Subject) && r.Outcome != cordon.KindNone:
+		return "final:" + r.Outcome.String()
+	case audit.IsFinal(r.Bus, r.Subject):
+		return "final"
 	case r.Expired:
 		return "expired"
 	case r.Outcome != cordon.KindNone:
