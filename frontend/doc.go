@@ -5,6 +5,11 @@
 // correlation and the one table that maps error kinds to HTTP statuses and
 // RFC 9457 problem bodies.
 //
+// A request it answers on its own after handing it to bus 1 (504 deadline,
+// 503 bus.dirty-req, or a client that went away) gets a signed terminal
+// record on bus 1's final subject, published in the background after the
+// answer, so that its audit trail ends explicitly (docs/audit.md).
+//
 // It imports the root package and the standard library (plus prometheus
 // and x/time/rate); it never imports a bus adapter: it publishes through a
 // Sender and is handed answers through Deliver.

@@ -10,15 +10,22 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cordon-gateway/cordon"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Sender stores a message on bus 1 and returns once it is stored.
+// Sender stores messages on bus 1 and returns once they are stored.
 type Sender interface {
+	// Send stores a client request for the request validator; m's
+	// deadline bounds it.
 	Send(ctx context.Context, m *cordon.Message) error
+	// SendFinal stores the frontend's terminal record of a request it
+	// answered on its own (bus/subjects.go, Final), which only the audit
+	// reads. ctx alone bounds it: m's deadline has usually passed.
+	SendFinal(ctx context.Context, m *cordon.Message) error
 }
 
 // Limiter decides whether a client may send another request to an
@@ -46,6 +53,9 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Verbose adds the validators' findings to problem bodies (dev only).
 	Verbose bool
+	// FinalTimeout bounds the publish of one terminal record (retries
+	// included). Default: Timeout, at least 1s and at most 5s.
+	FinalTimeout time.Duration
 }
 
 // Frontend is the public HTTP edge. It implements http.Handler.
@@ -59,6 +69,10 @@ type Frontend struct {
 	slots    chan struct{}
 	now      func() time.Time
 	met      metrics
+	// finals bounds the terminal records being published; finalWG
+	// tracks them for a graceful shutdown (Serve waits).
+	finals  chan struct{}
+	finalWG sync.WaitGroup
 }
 
 type metrics struct {
@@ -66,6 +80,7 @@ type metrics struct {
 	latency  prometheus.Histogram
 	inflight prometheus.GaugeFunc
 	dropped  prometheus.Counter
+	finals   *prometheus.CounterVec
 }
 
 // New builds a Frontend. classify names the operation of a request for
@@ -85,8 +100,12 @@ func New(cfg Config, send Sender, limiter Limiter, classify func(method, path st
 	if cfg.MaxHeaderFields == 0 {
 		cfg.MaxHeaderFields = 100
 	}
+	if cfg.FinalTimeout <= 0 {
+		cfg.FinalTimeout = min(max(cfg.Timeout, time.Second), 5*time.Second)
+	}
 	f := &Frontend{cfg: cfg, send: send, limiter: limiter, classify: classify, log: log,
-		pending: newPending(), slots: make(chan struct{}, cfg.MaxInflight), now: time.Now}
+		pending: newPending(), slots: make(chan struct{}, cfg.MaxInflight), now: time.Now,
+		finals: make(chan struct{}, cfg.MaxInflight)}
 	f.met.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cordon_frontend_requests_total", Help: "Client requests by answer status.",
 	}, []string{"status"})
@@ -100,8 +119,15 @@ func New(cfg Config, send Sender, limiter Limiter, classify func(method, path st
 	f.met.dropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cordon_frontend_unmatched_answers_total", Help: "Answers with no waiting request (late, duplicate or replayed), dropped.",
 	})
+	f.met.finals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cordon_frontend_final_records_total",
+		Help: "Terminal records of requests the frontend answered on its own after handing them to bus 1, by result (ok, error, dropped).",
+	}, []string{"result"})
+	for _, r := range []string{"ok", "error", "dropped"} {
+		f.met.finals.WithLabelValues(r)
+	}
 	if reg != nil {
-		reg.MustRegister(f.met.requests, f.met.latency, f.met.inflight, f.met.dropped)
+		reg.MustRegister(f.met.requests, f.met.latency, f.met.inflight, f.met.dropped, f.met.finals)
 	}
 	return f, nil
 }
@@ -240,7 +266,12 @@ func (f *Frontend) serve(w http.ResponseWriter, r *http.Request, id cordon.Reque
 					kind = cordon.KindUnavailable
 				}
 				log.Warn("publish to bus 1 failed", "err", err)
-				return f.fail(w, id, cordon.Outcome{Kind: kind, Rule: "bus.dirty-req"}, nil)
+				// Whether the request was stored is unknown (an ack can
+				// be lost after the store): say how it ended.
+				o := cordon.Outcome{Kind: kind, Rule: "bus.dirty-req"}
+				status := f.fail(w, id, o, nil)
+				f.final(m, status, o, log)
+				return status
 			}
 			sent = nil // stored; keep waiting for the answer
 		case a := <-answer:
@@ -248,13 +279,63 @@ func (f *Frontend) serve(w http.ResponseWriter, r *http.Request, id cordon.Reque
 		case <-ctx.Done():
 			if r.Context().Err() != nil {
 				log.Info("client went away")
+				f.final(m, 499, cordon.Outcome{Rule: "client.gone"}, log)
 				return 499
 			}
 			log.Info("deadline passed")
-			return f.fail(w, id, cordon.Outcome{Kind: cordon.KindExpired, Rule: "deadline"}, nil)
+			o := cordon.Outcome{Kind: cordon.KindExpired, Rule: "deadline"}
+			status := f.fail(w, id, o, nil)
+			f.final(m, status, o, log)
+			return status
 		}
 	}
 }
+
+// final publishes the terminal record of request m, which the frontend
+// answered on its own with status (499: the client went away) after
+// handing it to bus 1: no stage will ever say how it ended, so the
+// frontend does, for the audit. The record carries m's id, deadline,
+// reply target, trace context and request line (no headers, no body), the
+// status the client got and the outcome it was answered with.
+//
+// It never delays the answer: the publish runs in the background, bounded
+// by FinalTimeout (retrying an unacknowledged attempt within it under the
+// same message id) and, in number, by MaxInflight; a record that cannot be
+// published is counted and logged, and the client's answer stands.
+func (f *Frontend) final(m *cordon.Message, status int, o cordon.Outcome, log reqLog) {
+	// Send may still be sealing m (it sets m.Producer): read only the
+	// fields the frontend set before handing it over.
+	rec := &cordon.Message{
+		ID: m.ID, Deadline: m.Deadline, ReplyTo: m.ReplyTo, Trace: m.Trace,
+		Request: cordon.RequestHead{Method: m.Request.Method, Path: m.Request.Path,
+			RawQuery: m.Request.RawQuery, Host: m.Request.Host, Client: m.Request.Client},
+		Response: &cordon.ResponseHead{Status: status},
+		Outcome:  o,
+	}
+	select {
+	case f.finals <- struct{}{}:
+	default:
+		f.met.finals.WithLabelValues("dropped").Inc()
+		log.Warn("terminal record not published: too many in flight", "status", status, "rule", o.Rule)
+		return
+	}
+	f.finalWG.Add(1)
+	go func() {
+		defer func() { <-f.finals; f.finalWG.Done() }()
+		ctx, cancel := context.WithTimeout(context.Background(), f.cfg.FinalTimeout)
+		defer cancel()
+		if err := f.send.SendFinal(ctx, rec); err != nil {
+			f.met.finals.WithLabelValues("error").Inc()
+			log.Warn("terminal record not published", "status", status, "rule", o.Rule, "err", err)
+			return
+		}
+		f.met.finals.WithLabelValues("ok").Inc()
+	}()
+}
+
+// waitFinals waits for the terminal records being published (each is
+// bounded by FinalTimeout). Call it only once no request is being served.
+func (f *Frontend) waitFinals() { f.finalWG.Wait() }
 
 func (f *Frontend) answer(w http.ResponseWriter, id cordon.RequestID, a *cordon.Message, log reqLog) int {
 	if a.Outcome.Kind != cordon.KindNone || a.Response == nil {

@@ -31,6 +31,50 @@ type loopback struct {
 	sent   []*cordon.Message
 	err    error
 	answer func(*cordon.Message) *cordon.Message // nil: never answer
+
+	finals    []*cordon.Message // terminal records stored
+	finalErr  error             // SendFinal's answer
+	finalGate chan struct{}     // if set, SendFinal waits for it (or its ctx)
+	finalCtx  []time.Duration   // the time each SendFinal had left
+	finalDone chan struct{}     // if set, told of every SendFinal return
+	onSend    func()            // if set, called after every Send
+}
+
+func (l *loopback) SendFinal(ctx context.Context, m *cordon.Message) error {
+	l.mu.Lock()
+	gate := l.finalGate
+	if dl, ok := ctx.Deadline(); ok {
+		l.finalCtx = append(l.finalCtx, time.Until(dl))
+	} else {
+		l.finalCtx = append(l.finalCtx, -1)
+	}
+	l.mu.Unlock()
+	err := func() error {
+		if gate != nil {
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.finalErr != nil {
+			return l.finalErr
+		}
+		l.finals = append(l.finals, m)
+		return nil
+	}()
+	if l.finalDone != nil {
+		l.finalDone <- struct{}{}
+	}
+	return err
+}
+
+func (l *loopback) terminal() []*cordon.Message {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]*cordon.Message(nil), l.finals...)
 }
 
 func (l *loopback) Send(_ context.Context, m *cordon.Message) error {
@@ -38,6 +82,9 @@ func (l *loopback) Send(_ context.Context, m *cordon.Message) error {
 	l.sent = append(l.sent, m)
 	err, answer := l.err, l.answer
 	l.mu.Unlock()
+	if l.onSend != nil {
+		l.onSend()
+	}
 	if err != nil {
 		return err
 	}

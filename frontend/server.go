@@ -36,7 +36,10 @@ func NewServer(h http.Handler, cfg ServerConfig, log *slog.Logger) *http.Server 
 }
 
 // Serve runs srv on ln until ctx is cancelled, then stops accepting and
-// drains in-flight requests for at most drain.
+// drains in-flight requests for at most drain. When srv serves a Frontend
+// and the drain completed, it then waits for the terminal records still
+// being published (each bounded by Config.FinalTimeout), so a graceful
+// stop loses none.
 func Serve(ctx context.Context, srv *http.Server, ln net.Listener, drain time.Duration) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -48,6 +51,10 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, drain time.Du
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
 	defer cancel()
 	err := srv.Shutdown(sctx)
+	if fe, ok := srv.Handler.(*Frontend); ok && err == nil {
+		// Every handler has returned: no terminal record can start now.
+		fe.waitFinals()
+	}
 	if e := <-errc; e != nil && !errors.Is(e, http.ErrServerClosed) {
 		return e
 	}
