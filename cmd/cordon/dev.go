@@ -115,6 +115,10 @@ func devConfig(o devOptions, getenv func(string) string) (*deployment.Config, er
 		// re-verification of kept envelopes to `cordon audit verify`
 		// instead of doing it on the hot path's cores.
 		cfg.Audit.Capture.DeferSignatures = true
+		// The shippers share the request path's cores: small, frequent
+		// batches spread their work instead of a burst every 200 ms
+		// (request p99 at 64 clients ~15 % lower in cordon bench).
+		cfg.Audit.FetchWait = 25 * time.Millisecond
 	}
 	if o.upstream != "" {
 		cfg.APIs = []deployment.API{{Name: "api", BasePath: "/", Spec: o.spec, Upstream: o.upstream}}
