@@ -98,6 +98,8 @@ type envOptions struct {
 	Extra    string // YAML appended to the configuration (top-level keys at column 0)
 	AuditDSN string
 	Workers  int
+	// Signatures "hmac" runs the deployment on link keys alone.
+	Signatures string
 }
 
 // startEnv starts the upstream and a full deployment in front of it; both
@@ -128,7 +130,7 @@ func startEnv(t *testing.T, o envOptions) *env {
 	}
 	d, err := localdeploy.Start(ctx, localdeploy.Options{
 		Binary: bin, Dir: dir, Mode: "full", Spec: spec, Upstream: up.URL(),
-		Timeout: o.Timeout, Workers: o.Workers, AuditDSN: o.AuditDSN,
+		Timeout: o.Timeout, Workers: o.Workers, AuditDSN: o.AuditDSN, Signatures: o.Signatures,
 		ExtraAPIYAML: o.Extra, Log: &lockedWriter{w: logf},
 	})
 	if err != nil {

@@ -111,9 +111,12 @@ func TestKill9(t *testing.T) {
 // twice, and every client gets exactly one answer within its deadline.
 // (Bus 4's answers also reach the frontend's core subscription, which
 // drops a second copy as an answer with no waiting request.)
+//
+// The deployment runs on link keys alone (signatures: hmac, no Ed25519 key
+// trusted): the other fault tests cover the default.
 func TestStopValidator(t *testing.T) {
 	skipShort(t)
-	e := startEnv(t, envOptions{Timeout: faultTimeout})
+	e := startEnv(t, envOptions{Timeout: faultTimeout, Signatures: "hmac"})
 	for _, v := range []struct{ name, out string }{
 		{"request-validator", "clean-req"},
 		{"response-validator", "clean-resp"},

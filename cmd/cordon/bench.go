@@ -39,7 +39,7 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 	audit := fs.String("audit", "embedded", `audit store: "embedded", a postgres:// DSN, or "none"`)
 	relaxed := fs.Bool("relaxed-fsync", false, "run the NATS servers with the default 2-minute fsync interval instead of sync: always")
 	keep := fs.String("dir", "", "working directory (default: a temporary one, removed)")
-	sigs := fs.String("signatures", "ed25519", `message authentication of cordon: "ed25519", "hmac" (link keys), or both ("ed25519,hmac"); hmac needs --shape dev`)
+	sigs := fs.String("signatures", "ed25519", `message authentication of cordon: "ed25519", "hmac" (link keys), or both ("ed25519,hmac")`)
 	shape := fs.String("shape", "dev", `"dev": cordon dev, one process (in-process bus connections); "processes": one process per NATS server and role, with CPU per request per process`)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -85,8 +85,8 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		return usageError{fmt.Sprintf("--shape %q: want dev or processes", *shape)}
 	}
 	for _, sig := range strings.Split(*sigs, ",") {
-		if sig != "ed25519" && (sig != "hmac" || *shape != "dev") {
-			return usageError{fmt.Sprintf("--signatures %q: want ed25519, or hmac with --shape dev", sig)}
+		if sig != "ed25519" && sig != "hmac" {
+			return usageError{fmt.Sprintf("--signatures %q: want ed25519 or hmac", sig)}
 		}
 	}
 	for _, run := range benchRuns(*modes, *sigs) {
@@ -113,8 +113,9 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 			procs, public, stop = []proc{{"cordon-dev", c.cpu}}, c.url, c.stop
 			auditMetrics = []string{c.admin + "/metrics"}
 		} else {
-			d, err := localdeploy.Start(ctx, localdeploy.Options{Binary: bin, Dir: filepath.Join(dir, mode), Mode: mode,
-				Spec: spec, Upstream: upstream.url, Timeout: 10 * time.Second, AuditDSN: auditDSN, RelaxedFsync: *relaxed})
+			d, err := localdeploy.Start(ctx, localdeploy.Options{Binary: bin, Dir: filepath.Join(dir, mode+"-"+sig), Mode: mode,
+				Spec: spec, Upstream: upstream.url, Timeout: 10 * time.Second, AuditDSN: auditDSN, RelaxedFsync: *relaxed,
+				Signatures: sig})
 			if err != nil {
 				return fmt.Errorf("start %s deployment: %w", mode, err)
 			}

@@ -44,6 +44,9 @@ type Options struct {
 	AuditDSN string
 	// RelaxedFsync keeps nats-server's default fsync interval.
 	RelaxedFsync bool
+	// Signatures is "ed25519" (default) or "hmac": link keys only, no
+	// Ed25519 key is trusted, so every hop must carry a valid MAC.
+	Signatures string
 	// Extra YAML appended to the configuration (e.g. a policy).
 	ExtraAPIYAML string
 	// Log receives the processes' stderr; nil discards it.
@@ -84,7 +87,11 @@ func Start(ctx context.Context, o Options) (*Deployment, error) {
 	}
 	d := &Deployment{opts: o, Procs: map[string]*Proc{}}
 	keys := filepath.Join(o.Dir, "keys")
-	if out, err := exec.CommandContext(ctx, o.Binary, "keys", "generate", "--dir", keys).CombinedOutput(); err != nil {
+	gen := []string{"keys", "generate", "--dir", keys}
+	if o.Signatures == "hmac" {
+		gen = append(gen, "--link")
+	}
+	if out, err := exec.CommandContext(ctx, o.Binary, gen...).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("keys generate: %v: %s", err, out)
 	}
 	cfg, admins, err := d.writeConfig(keys)
@@ -271,6 +278,21 @@ func (d *Deployment) writeConfig(keys string) (string, map[string]string, error)
 		}
 		audit = fmt.Sprintf("audit: {dsn: %q, key_file: %q, checkpoint_dir: %q}\n", dsn, k("audit.key"), filepath.Join(o.Dir, "checkpoints"))
 	}
+	trust := fmt.Sprintf(`trust:
+  frontend: [%q]
+  request_validator: [%q]
+  backend: [%q]
+  response_validator: [%q]
+`, sk["frontend"], sk["request-validator"], sk["backend"], sk["response-validator"])
+	if o.Signatures == "hmac" {
+		trust = fmt.Sprintf(`signatures: hmac
+link_keys:
+  frontend: [%q]
+  request_validator: [%q]
+  backend: [%q]
+  response_validator: [%q]
+`, k("frontend.link"), k("request-validator.link"), k("backend.link"), k("response-validator.link"))
+	}
 	cfg := fmt.Sprintf(`mode: %s
 timeout: %s
 data_dir: %q
@@ -281,18 +303,12 @@ buses:
   backend: %s
   response_validator: %s
   audit: {nkey_file: %q, nkey: %q}
-trust:
-  frontend: [%q]
-  request_validator: [%q]
-  backend: [%q]
-  response_validator: [%q]
-apis:
+%sapis:
   - name: api
     spec: %q
     upstream: %q
 %s%s`, o.Mode, o.Timeout, o.Dir, buses.String(), fePort, admins["frontend"], k("frontend.key"), k("frontend.nk"), nk["frontend"],
-		rv, be, respv, k("audit.nk"), nk["audit"],
-		sk["frontend"], sk["request-validator"], sk["backend"], sk["response-validator"],
+		rv, be, respv, k("audit.nk"), nk["audit"], trust,
 		o.Spec, o.Upstream, o.ExtraAPIYAML, audit)
 	path := filepath.Join(o.Dir, "cordon.yaml")
 	return path, admins, os.WriteFile(path, []byte(cfg), 0o600)
