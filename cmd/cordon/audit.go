@@ -35,7 +35,7 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 		env.Config, env.DataDir, env.Trust = cfg.Audit, cfg.DataDir, trustMap(cfg)
-		if env.LinkKeys, err = linkKeyMap(cfg); err != nil {
+		if env.LinkKeys, _, err = linkKeyMap(cfg); err != nil {
 			return err
 		}
 	default:

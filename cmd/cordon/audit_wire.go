@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"strings"
 
@@ -29,19 +31,27 @@ func trustMap(cfg *deployment.Config) map[string][]string {
 }
 
 // linkKeyMap is the deployment's link keys keyed by stage name, read from
-// their files, as the audit uses them to check MACs.
-func linkKeyMap(cfg *deployment.Config) (map[string][]envelope.LinkKey, error) {
-	m := map[string][]envelope.LinkKey{}
+// their files, as the audit uses them to check MACs. A file absent from
+// this host is skipped and named in missing: an operator may keep the link
+// keys off the audit's machine (whoever holds them can forge), and the
+// records are then stored "unchecked" for `audit verify --link-key` to
+// check elsewhere. Any other error (unreadable, not a link key) fails.
+func linkKeyMap(cfg *deployment.Config) (keys map[string][]envelope.LinkKey, missing []string, err error) {
+	keys = map[string][]envelope.LinkKey{}
 	for _, s := range cordon.Stages {
-		keys, err := readLinkKeys(cfg.LinkKeys.Get(s))
-		if err != nil {
-			return nil, fmt.Errorf("link_keys.%s: %w", yamlStage(s), err)
-		}
-		if len(keys) > 0 {
-			m[s.String()] = keys
+		for _, path := range cfg.LinkKeys.Get(s) {
+			k, err := readLinkKeys([]string{path})
+			if errors.Is(err, fs.ErrNotExist) {
+				missing = append(missing, path)
+				continue
+			}
+			if err != nil {
+				return nil, nil, fmt.Errorf("link_keys.%s: %w", yamlStage(s), err)
+			}
+			keys[s.String()] = append(keys[s.String()], k...)
 		}
 	}
-	return m, nil
+	return keys, missing, nil
 }
 
 // buildAuditShippers wires one shipper per bus in buses, all writing to one
@@ -60,9 +70,12 @@ func (w *wiring) buildAuditShippers(ctx context.Context, buses []cordon.Bus, cre
 	if err != nil {
 		return fail(err)
 	}
-	links, err := linkKeyMap(cfg)
+	links, missing, err := linkKeyMap(cfg)
 	if err != nil {
 		return fail(err)
+	}
+	for _, path := range missing {
+		w.log.Warn("link key not on this host: its stage's records are stored unchecked (audit verify --link-key checks them)", "file", path)
 	}
 	if err := audit.AddLinkKeyMap(keys, links); err != nil {
 		return fail(err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cordon-gateway/cordon"
+	"github.com/cordon-gateway/cordon/deployment"
 	"github.com/cordon-gateway/cordon/envelope"
 	"github.com/cordon-gateway/cordon/internal/testkit"
 	"github.com/nats-io/nats.go"
@@ -169,5 +170,33 @@ func TestKeysGenerateLink(t *testing.T) {
 		if !strings.Contains(out.String(), path) {
 			t.Errorf("printed configuration does not name %s", path)
 		}
+	}
+}
+
+// The audit may run without the link keys (whoever holds them can forge):
+// a key file absent from its host is skipped and named, its stage's
+// records are stored unchecked; a file that is there but wrong fails.
+func TestAuditLinkKeysMayBeAbsent(t *testing.T) {
+	dir := t.TempDir()
+	present := filepath.Join(dir, "frontend.link")
+	if err := os.WriteFile(present, envelope.MarshalLinkKey(envelope.GenerateLinkKey()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	absent := filepath.Join(dir, "backend.link")
+	cfg := &deployment.Config{LinkKeys: deployment.StageLists{Frontend: []string{present}, Backend: []string{absent}}}
+	keys, missing, err := linkKeyMap(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys["frontend"]) != 1 || len(keys["backend"]) != 0 || len(missing) != 1 || missing[0] != absent {
+		t.Fatalf("keys %v, missing %v", keys, missing)
+	}
+	bad := filepath.Join(dir, "rv.link")
+	if err := os.WriteFile(bad, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.LinkKeys.RequestValidator = []string{bad}
+	if _, _, err := linkKeyMap(cfg); err == nil || !strings.Contains(err.Error(), "link_keys.request_validator") {
+		t.Fatalf("a malformed link key file: %v", err)
 	}
 }
