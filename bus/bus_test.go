@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/cordon-gateway/cordon"
 	"github.com/cordon-gateway/cordon/bus"
+	"github.com/cordon-gateway/cordon/embednats"
 	"github.com/cordon-gateway/cordon/envelope"
 	"github.com/cordon-gateway/cordon/internal/testkit"
 	"github.com/nats-io/nats.go"
@@ -389,5 +392,67 @@ func TestOnlyBus1HasTerminalRecords(t *testing.T) {
 		if err := p.SendFinal(context.Background(), m); cordon.KindOf(err) != cordon.KindInternal {
 			t.Errorf("%s: SendFinal = %v, want an internal error", name, err)
 		}
+	}
+}
+
+// A terminal record published while the frontend's connection is away
+// (it buffers nothing: ReconnectBufSize -1) is retried and stored once
+// the server is back within the record's time bound. Found by the chaos
+// suite: "outbound buffer limit exceeded" was not retried, and every
+// terminal record of a bus-1 outage was lost.
+func TestFinalRecordSurvivesAServerRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	srv, err := embednats.Start(embednats.Config{Name: "test-dirty-req", StoreDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := srv.ClientURL()
+	port, err := strconv.Atoi(url[strings.LastIndexByte(url, ':')+1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := bus.Connect(ctx, bus.ConnConfig{URL: url, Name: "frontend@dirty-req"}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subj, _ := bus.NewSubjects("cordon")
+	b := cordon.BusDirtyReq
+	if err := bus.Provision(ctx, js, subj, b, bus.StreamSpec{MaxBytes: 64 << 20, Timeout: 5 * time.Second,
+		Reader: bus.ConsumerRequestValidator, Audit: true}); err != nil {
+		t.Fatal(err)
+	}
+	pub := bus.NewInPublisher(js, subj, b, testkit.Signer(t, cordon.StageFrontend), bus.NewMetrics(nil))
+
+	srv.Shutdown()
+	testkit.Eventually(t, 5*time.Second, func() bool { return !nc.IsConnected() }, "client still connected")
+	final := &cordon.Message{ID: cordon.NewRequestID(time.Now()), Deadline: time.Now(), ReplyTo: "fe1",
+		Response: &cordon.ResponseHead{Status: 503}, Outcome: cordon.Outcome{Kind: cordon.KindUnavailable, Rule: "bus.dirty-req"}}
+	done := make(chan error, 1)
+	go func() {
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		done <- pub.SendFinal(fctx, final)
+	}()
+	time.Sleep(300 * time.Millisecond) // the record's first attempts fail: nobody is there
+	srv2, err := embednats.Start(embednats.Config{Name: "test-dirty-req", StoreDir: dir, Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv2.Shutdown)
+	if err := <-done; err != nil {
+		t.Fatalf("terminal record lost across a restart: %v", err)
+	}
+	s, err := js.Stream(ctx, subj.Stream(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetLastMsgForSubject(ctx, subj.Final(b)); err != nil {
+		t.Fatalf("terminal record not in the stream: %v", err)
 	}
 }

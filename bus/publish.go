@@ -73,7 +73,10 @@ func transient(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
 		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrConnectionClosed) ||
-		errors.Is(err, nats.ErrDisconnected)
+		errors.Is(err, nats.ErrDisconnected) ||
+		// A reconnecting connection buffers nothing (ReconnectBufSize -1):
+		// a publish meanwhile fails with this, and is worth another try.
+		errors.Is(err, nats.ErrReconnectBufExceeded)
 }
 
 // NewInPublisher publishes to bus b's pipeline input subject. On bus 1 it
