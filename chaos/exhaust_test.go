@@ -33,6 +33,7 @@ limits:
 // Bounds stated by docs/faults.md: the frontend's resident memory under
 // the attacks below, and the slack over the idle goroutine count.
 const (
+	memoryLimit       = "192MiB"
 	frontendRSSBound  = 256 << 20
 	validatorRSSBound = 256 << 20
 	goroutineSlack    = 10
@@ -55,6 +56,9 @@ const (
 // own timeouts bring its goroutine count back to the idle baseline.
 func TestFrontendExhaustion(t *testing.T) {
 	skipShort(t)
+	// The configured memory bound of every process: the Go runtime's soft
+	// limit, under the resident-memory bounds checked below.
+	t.Setenv("GOMEMLIMIT", memoryLimit)
 	e := startEnv(t, envOptions{Timeout: faultTimeout, Extra: exhaustExtra})
 	fe := e.proc("frontend")
 	legit := loadConfig{Base: e.d.Public, Clients: 4, PostEvery: 3, Pace: 50 * time.Millisecond,

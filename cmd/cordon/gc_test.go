@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// cordon's processes collect at 4× the live heap under a 256 MiB soft
+// cordon's processes collect at 4× the live heap under a 1 GiB soft
 // limit, unless the environment sets GOGC or GOMEMLIMIT (then Go's own
 // handling of those variables stands).
 func TestTuneGC(t *testing.T) {

@@ -50,12 +50,15 @@ func main() {
 // Garbage collector defaults for cordon's processes, used unless GOGC or
 // GOMEMLIMIT are set in the environment. The hot path allocates ~100 KB per
 // request in short-lived buffers (NATS client and server, envelopes, audit
-// records) over a small live heap: collecting at 4× the live heap instead
-// of 2× halves the collector's share of the CPU, and the soft memory limit
-// makes it collect sooner instead of letting a process grow past it.
+// records) over a small live heap (tens of MB): collecting at 4× the live
+// heap instead of 2× halves the collector's share of the CPU. The soft
+// memory limit makes it collect sooner rather than let a process grow past
+// 1 GiB; it is generous on purpose, since a limit below the live heap
+// (large bodies, many in flight) would make the collector run constantly.
+// Set GOMEMLIMIT to the memory a host gives each process.
 const (
 	defaultGCPercent   = 400
-	defaultMemoryLimit = 256 << 20
+	defaultMemoryLimit = 1 << 30
 )
 
 // tuneGC applies the defaults above where the environment sets nothing.
