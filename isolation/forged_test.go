@@ -36,9 +36,17 @@ func (d *deployment) seal(t *testing.T, m *cordon.Message, s *envelope.Signer) [
 	return b
 }
 
-// freshSigner is a key nobody trusts, for stage s.
-func freshSigner(t *testing.T, s cordon.Stage) *envelope.Signer {
+// freshSigner is a key nobody trusts, for stage s: an Ed25519 key, or a
+// link key when the deployment runs on link keys.
+func (d *deployment) freshSigner(t *testing.T, s cordon.Stage) *envelope.Signer {
 	t.Helper()
+	if d.link {
+		sg, err := envelope.NewLinkSigner(s, envelope.GenerateLinkKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sg
+	}
 	_, priv, err := envelope.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +74,7 @@ func (d *deployment) forgeries(t *testing.T, producer, other cordon.Stage, mk fu
 	add("no signature", m, []byte(`{"id":"`+m.ID.String()+`","method":"POST","path":"/items","body":"forged"}`), "malformed")
 	fs[0].id = ""
 	m = mk(later)
-	add("wrong key", m, d.seal(t, m, freshSigner(t, producer)), "unknown-key")
+	add("wrong key", m, d.seal(t, m, d.freshSigner(t, producer)), "unknown-key")
 	m = mk(later)
 	add("another stage's key", m, d.seal(t, m, d.signer[other]), "unknown-key") // not a key of this bus
 	m = mk(later)

@@ -85,9 +85,11 @@ var stageOf = map[string]cordon.Stage{
 // role, the upstream and PostgreSQL as separate processes, each in the
 // namespace of its host.
 type deployment struct {
-	t     *testing.T
-	lab   *lab
-	mode  string // full | single-nats | single-validation
+	t    *testing.T
+	lab  *lab
+	mode string // full | single-nats | single-validation
+	// link: signatures: hmac, link keys only (no Ed25519 key trusted).
+	link  bool
 	dir   string
 	bin   string
 	cfg   string // the one configuration file every process reads
@@ -119,13 +121,20 @@ type proc struct {
 // in it, ready for traffic.
 func startDeployment(t *testing.T, mode string) *deployment {
 	t.Helper()
+	return startDeploymentWith(t, mode, false)
+}
+
+// startDeploymentWith is startDeployment; link runs it on link keys alone
+// (signatures: hmac).
+func startDeploymentWith(t *testing.T, mode string, link bool) *deployment {
+	t.Helper()
 	requireLab(t)
 	nets := map[string][]netSpec{"full": fullNets, "single-nats": singleNATSNets,
 		"single-validation": singleValidationNets}[mode]
 	bin := binary.get(t)
 	l := newLab(t, nets)
 	dir := t.TempDir()
-	d := &deployment{t: t, lab: l, mode: mode, dir: dir, bin: bin,
+	d := &deployment{t: t, lab: l, mode: mode, link: link, dir: dir, bin: bin,
 		cfg: filepath.Join(dir, "cordon.yaml"), keys: filepath.Join(dir, "keys"),
 		upLog: filepath.Join(dir, "upstream.log"),
 		nkey:  map[string]string{}, signer: map[cordon.Stage]*envelope.Signer{}}
@@ -135,7 +144,11 @@ func startDeployment(t *testing.T, mode string) *deployment {
 			d.dumpLogs()
 		}
 	})
-	d.run("keys", "generate", "--dir", d.keys)
+	if link {
+		d.run("keys", "generate", "--link", "--dir", d.keys)
+	} else {
+		d.run("keys", "generate", "--dir", d.keys)
+	}
 	d.loadKeys()
 	d.writeConfig()
 	d.startPostgres()
@@ -307,6 +320,19 @@ func (d *deployment) loadKeys() {
 			if d.signer[s], err = envelope.NewSigner(s, priv); err != nil {
 				t.Fatal(err)
 			}
+			if d.link {
+				b, err := os.ReadFile(filepath.Join(d.keys, role+".link"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				key, err := envelope.ParseLinkKey(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d.signer[s], err = envelope.NewLinkSigner(s, key); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
 	}
 }
@@ -350,9 +376,16 @@ func (d *deployment) writeConfig() {
 	fmt.Fprintf(&b, "  request_validator: %s\n  backend: %s\n  response_validator: %s\n",
 		comp("request-validator"), comp("backend"), comp("response-validator"))
 	fmt.Fprintf(&b, "  audit: {admin: \"127.0.0.1:%d\", nkey_file: %q, nkey: %q}\n", adminPort, k("audit.nk"), d.nkey["audit"])
-	fmt.Fprintf(&b, "trust:\n")
-	for _, role := range []string{"frontend", "request-validator", "backend", "response-validator"} {
-		fmt.Fprintf(&b, "  %s: [%q]\n", strings.ReplaceAll(role, "-", "_"), envelope.EncodePublicKey(d.signer[stageOf[role]].Public()))
+	if d.link {
+		fmt.Fprintf(&b, "signatures: hmac\nlink_keys:\n")
+		for _, role := range []string{"frontend", "request-validator", "backend", "response-validator"} {
+			fmt.Fprintf(&b, "  %s: [%q]\n", strings.ReplaceAll(role, "-", "_"), k(role+".link"))
+		}
+	} else {
+		fmt.Fprintf(&b, "trust:\n")
+		for _, role := range []string{"frontend", "request-validator", "backend", "response-validator"} {
+			fmt.Fprintf(&b, "  %s: [%q]\n", strings.ReplaceAll(role, "-", "_"), envelope.EncodePublicKey(d.signer[stageOf[role]].Public()))
+		}
 	}
 	fmt.Fprintf(&b, "apis:\n  - {name: api, spec: %q, upstream: %q}\n", spec,
 		"http://"+net.JoinHostPort(l.addr("upstream", "upstream"), strconv.Itoa(upstreamPort)))

@@ -41,3 +41,14 @@ func TestIsolationSingleNATS(t *testing.T) {
 	t.Run("TrafficFlows", d.trafficFlows)
 	t.Run("AuditDatabase", d.auditDatabase)
 }
+
+// TestIsolationLinkKeys builds the full-isolation deployment on link keys
+// alone (signatures: hmac, no Ed25519 key trusted) and repeats the attacks
+// whose outcome depends on message authentication: forged, altered,
+// replayed and misaddressed messages with misused credentials, then
+// traffic and an audit whose MACs the auditor re-checks with the keys.
+func TestIsolationLinkKeys(t *testing.T) {
+	d := startDeploymentWith(t, "full", true)
+	t.Run("ForgedApprovals", d.forgedApprovals)
+	t.Run("TrafficFlows", d.trafficFlows)
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"github.com/cordon-gateway/cordon/envelope"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -103,6 +104,10 @@ func (d *deployment) trafficFlows(t *testing.T) {
 	}
 	args := []string{"--audit-key", d.auditKey, "--checkpoint-dir", d.checkpointDir(), "--bus", strings.Join(buses, ",")}
 	for role, s := range stageOf {
+		if d.link {
+			args = append(args, "--link-key", role+"="+filepath.Join(d.keys, role+".link"))
+			continue
+		}
 		args = append(args, "--trust", role+"="+envelope.EncodePublicKey(d.signer[s].Public()))
 	}
 	// Wait for an external copy of a checkpoint of every bus (every
