@@ -456,3 +456,17 @@ func TestFinalRecordSurvivesAServerRestart(t *testing.T) {
 		t.Fatalf("terminal record not in the stream: %v", err)
 	}
 }
+
+// A connection without a server URL is refused: nats.go would otherwise
+// connect to whatever listens on its default, 127.0.0.1:4222.
+func TestConnectWithoutURLIsRefused(t *testing.T) {
+	t.Setenv("NATS_URL", "")
+	nc, err := bus.Connect(context.Background(), bus.ConnConfig{Name: "frontend@dirty-req"}, quiet)
+	if err == nil {
+		nc.Close()
+		t.Fatal("connected without a URL")
+	}
+	if !strings.Contains(err.Error(), "no server URL") {
+		t.Fatalf("error %q does not say why", err)
+	}
+}

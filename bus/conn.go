@@ -23,7 +23,7 @@ type ConnConfig struct {
 	NKeySeedFile string
 	// TLS material; all empty means plain TCP.
 	CAFile, CertFile, KeyFile string
-	// Extra options, e.g. an in-process connection in `cordon dev`.
+	// Extra options, appended last (provisioning: fail at once, no retry).
 	Extra []nats.Option
 }
 
@@ -71,6 +71,11 @@ func Connect(ctx context.Context, cfg ConnConfig, log *slog.Logger) (*nats.Conn,
 	url := cfg.URL
 	if url == "" {
 		url = os.Getenv("NATS_URL")
+	}
+	if strings.TrimSpace(url) == "" {
+		// nats.go would connect to its default, 127.0.0.1:4222: whatever
+		// server happens to listen there.
+		return nil, fmt.Errorf("bus %s: no server URL", cfg.Name)
 	}
 	nc, err := nats.Connect(strings.TrimSpace(url), opts...)
 	if err != nil {
