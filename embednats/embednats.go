@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 )
 
 // Server is a running embedded nats-server.
@@ -84,10 +83,6 @@ func StartOptions(opts *server.Options) (*Server, error) {
 
 // ClientURL is the nats:// URL clients connect to.
 func (s *Server) ClientURL() string { return s.srv.ClientURL() }
-
-// InProcess returns a connection option that bypasses the network, for
-// components that share the server's process.
-func (s *Server) InProcess() nats.Option { return nats.InProcessServer(s.srv) }
 
 // Shutdown stops the server and waits until it is down.
 func (s *Server) Shutdown() {

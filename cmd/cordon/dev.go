@@ -22,7 +22,6 @@ import (
 	"github.com/cordon-gateway/cordon/deployment"
 	"github.com/cordon-gateway/cordon/embednats"
 	"github.com/cordon-gateway/cordon/envelope"
-	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -224,10 +223,13 @@ func dev(ctx context.Context, o devOptions, getenv func(string) string, stdout, 
 		g.Buses[b] = srv.ClientURL()
 		cfg.Buses.Get(b).URL = srv.ClientURL()
 	}
-	inProcess := func(b cordon.Bus) []nats.Option { return []nats.Option{g.Servers[b].InProcess()} }
-
+	// Components connect to their embedded servers over loopback TCP, as
+	// they would to remote ones: nats.go's in-process connection (a
+	// net.Pipe, every write a synchronous hand-over between goroutines)
+	// cost 30 % more CPU per request and 25 % of the throughput in cordon
+	// bench (full, hmac: 494 vs 384 µs, 3,072 vs 4,043 req/s at c=64).
 	if err := provisionAll(ctx, cfg, true, log, func(b cordon.Bus) bus.ConnConfig {
-		return bus.ConnConfig{Name: "admin@" + b.String(), Extra: inProcess(b)}
+		return bus.ConnConfig{URL: cfg.Buses.Get(b).URL, Name: "admin@" + b.String()}
 	}); err != nil {
 		return err
 	}
@@ -236,7 +238,6 @@ func dev(ctx context.Context, o devOptions, getenv func(string) string, stdout, 
 	if err != nil {
 		return err
 	}
-	w.connOpts = inProcess
 	w.signers = signers
 	if o.config != "" && o.upstream == "" {
 		w.cfgPath = o.config

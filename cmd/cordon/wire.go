@@ -31,15 +31,13 @@ import (
 
 // wiring builds roles from one deployment configuration. In `cordon run`
 // it builds one role per process; in `cordon dev` all of them, sharing a
-// registry and connecting in-process.
+// registry.
 type wiring struct {
 	cfg    *deployment.Config
 	subj   bus.Subjects
 	log    *slog.Logger
 	reg    *prometheus.Registry
 	getenv func(string) string
-	// connOpts adds connection options per bus (in-process in dev).
-	connOpts func(cordon.Bus) []nats.Option
 	// signers may be preset (dev); otherwise keys are loaded from files.
 	signers map[cordon.Stage]*envelope.Signer
 
@@ -61,9 +59,8 @@ func newWiring(cfg *deployment.Config, log *slog.Logger, getenv func(string) str
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return &wiring{cfg: cfg, subj: subj, log: log, reg: reg, getenv: getenv,
-		connOpts: func(cordon.Bus) []nats.Option { return nil },
-		signers:  map[cordon.Stage]*envelope.Signer{},
-		busMet:   bus.NewMetrics(reg), valMet: validator.NewMetrics(reg)}, nil
+		signers: map[cordon.Stage]*envelope.Signer{},
+		busMet:  bus.NewMetrics(reg), valMet: validator.NewMetrics(reg)}, nil
 }
 
 // component is one built role: Run blocks until ctx is cancelled and its
@@ -93,7 +90,6 @@ func (w *wiring) connect(ctx context.Context, c *component, user string, b cordo
 	nc, err := bus.Connect(ctx, bus.ConnConfig{
 		URL: bc.URL, Name: user + "@" + b.String(), User: user, NKeySeedFile: nkeyFile,
 		CAFile: bc.TLS.CA, CertFile: bc.TLS.Cert, KeyFile: bc.TLS.Key,
-		Extra: w.connOpts(b),
 	}, w.log)
 	if err != nil {
 		return nil, err
