@@ -379,7 +379,7 @@ func TestOptionsMatchPermissions(t *testing.T) {
 				if n.Account == nil || n.Account.Name != wantAcc {
 					t.Errorf("%s: account %v, want %s", u.Name, n.Account, wantAcc)
 				}
-				if _, ok := n.AllowedConnectionTypes["WEBSOCKET"]; ok || len(n.AllowedConnectionTypes) != 2 {
+				if _, ok := n.AllowedConnectionTypes["STANDARD"]; !ok || len(n.AllowedConnectionTypes) != 1 {
 					t.Errorf("%s: connection types %v", u.Name, n.AllowedConnectionTypes)
 				}
 				pub, sub, err := natsconf.Permissions(s, u)

@@ -6,9 +6,9 @@ import (
 	"strings"
 )
 
-// allowedConnectionTypes: plain client connections and in-process ones
-// (`cordon dev`); no websocket, MQTT or leafnode entry points.
-var allowedConnectionTypes = []string{"STANDARD", "IN_PROCESS"}
+// allowedConnectionTypes: plain client connections only; no websocket,
+// MQTT, leafnode or in-process entry points (nothing of cordon's uses them).
+var allowedConnectionTypes = []string{"STANDARD"}
 
 // Render returns the nats-server configuration of s. The output is
 // deterministic (users in the given order, subjects sorted), so it can be
