@@ -125,6 +125,7 @@ func BenchmarkShipperBatchPostgres(b *testing.B) {
 func BenchmarkShipperBatchSQLite(b *testing.B) {
 	b.Run("batch=1000", func(b *testing.B) { benchBatches(b, openSQLite(b), 1000, false) })
 	b.Run("append-only/batch=1000", func(b *testing.B) { benchBatches(b, openSQLite(b), 1000, true) })
+	b.Run("append-only/batch=64", func(b *testing.B) { benchBatches(b, openSQLite(b), 64, true) })
 }
 
 // benchBatches appends b.N batches; with precaptured the records are built

@@ -40,7 +40,8 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 	relaxed := fs.Bool("relaxed-fsync", false, "run the NATS servers with the default 2-minute fsync interval instead of sync: always")
 	keep := fs.String("dir", "", "working directory (default: a temporary one, removed)")
 	sigs := fs.String("signatures", "ed25519", `message authentication of cordon: "ed25519", "hmac" (link keys), or both ("ed25519,hmac")`)
-	shape := fs.String("shape", "dev", `"dev": cordon dev, one process (in-process bus connections); "processes": one process per NATS server and role, with CPU per request per process`)
+	shape := fs.String("shape", "dev", `"dev": cordon dev, one process; "processes": one process per NATS server and role, with CPU per request per process`)
+	profile := fs.String("profile", "", "with --shape dev: write a CPU profile of cordon dev during its run at the highest concurrency to this directory (one file per mode)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -110,7 +111,7 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 			if err != nil {
 				return fmt.Errorf("start cordon dev (%s): %w", mode, err)
 			}
-			procs, public, stop = []proc{{"cordon-dev", c.cpu}}, c.url, c.stop
+			procs, public, stop = []proc{{"cordon-dev", c.cpu, c.admin}}, c.url, c.stop
 			auditMetrics = []string{c.admin + "/metrics"}
 		} else {
 			d, err := localdeploy.Start(ctx, localdeploy.Options{Binary: bin, Dir: filepath.Join(dir, mode+"-"+sig), Mode: mode,
@@ -121,7 +122,7 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 			}
 			for _, n := range d.Names() {
 				p := d.Procs[n]
-				procs = append(procs, proc{n, func() time.Duration { c, _ := p.CPU(); return c }})
+				procs = append(procs, proc{name: n, cpu: func() time.Duration { c, _ := p.CPU(); return c }})
 				if strings.HasPrefix(n, "audit") && p.Admin() != "" {
 					auditMetrics = append(auditMetrics, "http://"+p.Admin()+"/metrics")
 				}
@@ -132,7 +133,11 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		if sig != "ed25519" {
 			label = mode + " (" + *shape + ", " + sig + ")"
 		}
-		err := benchMode(ctx, stdout, label, public, procs, auditMetrics, upstream, proxy, cs, *rounds, *duration, *warmup)
+		var profileTo string
+		if *profile != "" {
+			profileTo = filepath.Join(*profile, "cordon-"+mode+"-"+sig+".pprof")
+		}
+		err := benchMode(ctx, stdout, label, public, procs, auditMetrics, upstream, proxy, cs, *rounds, *duration, *warmup, profileTo)
 		stop()
 		if err != nil {
 			return err
@@ -153,8 +158,9 @@ func benchRuns(modes, sigs string) [][2]string {
 }
 
 type proc struct {
-	name string
-	cpu  func() time.Duration
+	name  string
+	cpu   func() time.Duration
+	admin string // base URL of its admin listener, "" if unknown
 }
 
 // startDevChild runs `cordon dev` as a child process and waits until it
@@ -347,20 +353,32 @@ func load(ctx context.Context, base string, conc int, d time.Duration) loadResul
 }
 
 func benchMode(ctx context.Context, w io.Writer, mode, public string, cordonProcs []proc, auditMetrics []string,
-	upstream, proxy *child, cs []int, rounds int, dur, warm time.Duration) error {
+	upstream, proxy *child, cs []int, rounds int, dur, warm time.Duration, profileTo string) error {
 	var maxLag time.Duration // the audit shippers' lag at commit, the highest seen while cordon ran
 	measure := func(target, base string, procs []proc, conc int) loadResult {
 		load(ctx, base, conc, warm)
 		before := map[string]time.Duration{}
-		all := append([]proc{{"upstream", upstream.cpu}}, procs...)
+		all := append([]proc{{name: "upstream", cpu: upstream.cpu}}, procs...)
 		for _, p := range all {
 			before[p.name] = p.cpu()
 		}
 		var stopWatch func() time.Duration
+		var profiled chan error
 		if target == "cordon" {
 			stopWatch = watchAuditLag(auditMetrics)
+			if profileTo != "" && conc == cs[len(cs)-1] && len(procs) == 1 && procs[0].admin != "" {
+				profiled = make(chan error, 1)
+				to := profileTo
+				go func() { profiled <- fetchProfile(procs[0].admin, dur-time.Second, to) }()
+				profileTo = "" // one profile per mode
+			}
 		}
 		r := load(ctx, base, conc, dur)
+		if profiled != nil {
+			if err := <-profiled; err != nil {
+				fmt.Fprintf(w, "profile: %v\n", err)
+			}
+		}
 		if stopWatch != nil {
 			maxLag = max(maxLag, stopWatch())
 		}
@@ -382,7 +400,7 @@ func benchMode(ctx context.Context, w io.Writer, mode, public string, cordonProc
 				procs     []proc
 			}{
 				{"direct", upstream.url, nil},
-				{"proxy", proxy.url, []proc{{"proxy", proxy.cpu}}},
+				{"proxy", proxy.url, []proc{{name: "proxy", cpu: proxy.cpu}}},
 				{"cordon", public, cordonProcs},
 			}
 			for _, t := range targets {
@@ -498,4 +516,30 @@ func scrapeAuditLag(url string) time.Duration {
 		}
 	}
 	return highest
+}
+
+// fetchProfile writes a CPU profile of d from the admin listener at base
+// to path.
+func fetchProfile(base string, d time.Duration, path string) error {
+	secs := max(1, int(d.Seconds()))
+	resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, secs))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile: %s", resp.Status)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
