@@ -1,4 +1,6 @@
--- cordon embedded audit store, schema version 1.
+-- cordon embedded audit store, schema version 2 (version 1 differed only
+-- in "PRIMARY KEY (bus, seq, msg_time)) WITHOUT ROWID" for the records
+-- table; this package reads and writes both).
 CREATE TABLE meta (
 	singleton      INTEGER PRIMARY KEY CHECK (singleton = 1),
 	log_id         TEXT    NOT NULL,
@@ -44,8 +46,8 @@ CREATE TABLE records (
 	body_len        INTEGER NOT NULL,
 	masked          INTEGER NOT NULL,
 	leaf            BLOB    NOT NULL,
-	PRIMARY KEY (bus, seq, msg_time)
-) WITHOUT ROWID;
+	UNIQUE (bus, seq, msg_time)
+);
 CREATE INDEX records_request_id ON records (request_id);
 CREATE INDEX records_time ON records (msg_time);
 

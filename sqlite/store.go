@@ -21,8 +21,15 @@ import (
 //go:embed schema.sql
 var schema string
 
-// SchemaVersion is the schema version this package reads and writes.
-const SchemaVersion = 1
+// SchemaVersion is the schema version this package creates. It reads and
+// writes version 1 as well: the two differ only in how records are laid
+// out on disk (version 1 kept them in a WITHOUT ROWID table, whose B-tree
+// suits rows far smaller than an audit record: inserts cost 13 % more),
+// never in columns, keys or queries.
+const SchemaVersion = 2
+
+// readable reports whether this package reads and writes schema version v.
+func readable(v int) bool { return v == 1 || v == SchemaVersion }
 
 // Store is the embedded audit store.
 type Store struct {
@@ -30,6 +37,10 @@ type Store struct {
 
 	mu    sync.Mutex
 	logID string
+
+	// inserts[n-1] is the prepared INSERT of n records, made on first use.
+	insertMu sync.Mutex
+	inserts  [rowsPerInsert]*sql.Stmt
 }
 
 // Open opens (creating if needed) the store in file path.
@@ -74,8 +85,8 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err := tx.QueryRowContext(ctx, "SELECT schema_version FROM meta").Scan(&v); err != nil {
 			return fmt.Errorf("sqlite: %w", err)
 		}
-		if v != SchemaVersion {
-			return fmt.Errorf("%w: version %d, want %d", trail.ErrNotMigrated, v, SchemaVersion)
+		if !readable(v) {
+			return fmt.Errorf("%w: version %d, want 1 or %d", trail.ErrNotMigrated, v, SchemaVersion)
 		}
 		return nil
 	}
@@ -97,8 +108,19 @@ const recordCols = `bus, seq, msg_time, subject, request_id, producer, expected,
 	status, req_header, resp_header, outcome, outcome_rule, outcome_pointer, policy_version, findings,
 	traceparent, capture, body, body_sha256, body_len, masked, leaf`
 
-var insertRecord = "INSERT INTO records (" + recordCols + ") VALUES (" +
-	strings.TrimSuffix(strings.Repeat("?,", 36), ",") + ") ON CONFLICT DO NOTHING"
+// rowsPerInsert is how many records one INSERT statement carries: fewer
+// statements per batch spend less in database/sql and statement setup
+// (cordon bench, full shape: with the version 2 layout, 394 → 375 µs of
+// CPU per request). 36 columns × 28 rows stays under SQLite's 32,766
+// bound variables.
+const rowsPerInsert = 28
+
+// insertRecords is the INSERT of n records.
+func insertRecords(n int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?,", 36), ",") + ")"
+	return "INSERT INTO records (" + recordCols + ") VALUES " +
+		strings.TrimSuffix(strings.Repeat(row+",", n), ",") + " ON CONFLICT DO NOTHING"
+}
 
 func micros(t time.Time) any {
 	if t.IsZero() {
@@ -122,17 +144,17 @@ func blob(b []byte) any {
 	return append([]byte{}, b...)
 }
 
-func recordValues(r *trail.Record) []any {
+func appendRecordValues(dst []any, r *trail.Record) []any {
 	var reqID any
 	if !r.RequestID.IsZero() {
 		reqID = r.RequestID[:]
 	}
-	return []any{int64(r.Bus), int64(r.Seq), r.Time.UnixMicro(), r.Subject, reqID, int64(r.Producer),
+	return append(dst, int64(r.Bus), int64(r.Seq), r.Time.UnixMicro(), r.Subject, reqID, int64(r.Producer),
 		int64(r.Expected), int64(r.Sig), append([]byte{}, r.KeyID...), append([]byte{}, r.Signature...),
 		r.EnvelopeSHA256[:], r.EnvelopeLen, blob(r.Envelope), micros(r.Deadline), r.Expired, r.Method, r.Path,
 		r.Query, r.Host, r.Client, r.Operation, int64(r.Status), r.ReqHeader, r.RespHeader, int64(r.Outcome),
 		r.OutcomeRule, r.OutcomePointer, r.PolicyVersion, r.Findings, r.TraceParent, int64(r.Capture),
-		blob(r.Body), r.BodySHA256[:], r.BodyLen, int64(r.Masked), r.Leaf[:]}
+		blob(r.Body), r.BodySHA256[:], r.BodyLen, int64(r.Masked), r.Leaf[:])
 }
 
 // Append implements audit.Writer.
@@ -145,17 +167,22 @@ func (s *Store) Append(ctx context.Context, recs []trail.Record, cp trail.Checkp
 		return wrap("begin", err)
 	}
 	defer tx.Rollback() //nolint:errcheck
-	stmt, err := tx.PrepareContext(ctx, insertRecord)
-	if err != nil {
-		return wrap("prepare", err)
-	}
-	defer stmt.Close()
-	for i := range recs {
-		res, err := stmt.ExecContext(ctx, recordValues(&recs[i])...)
+	args := make([]any, 0, 36*min(len(recs), rowsPerInsert))
+	for start := 0; start < len(recs); start += rowsPerInsert {
+		chunk := recs[start:min(start+rowsPerInsert, len(recs))]
+		args = args[:0]
+		for i := range chunk {
+			args = appendRecordValues(args, &chunk[i])
+		}
+		stmt, err := s.insert(ctx, len(chunk))
+		if err != nil {
+			return wrap("prepare", err)
+		}
+		res, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
 		if err != nil {
 			return wrap("insert", err)
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
+		if n, _ := res.RowsAffected(); n != int64(len(chunk)) {
 			return trail.ErrConflict // already there: another writer is ahead of our head
 		}
 	}
@@ -168,6 +195,21 @@ func (s *Store) Append(ctx context.Context, recs []trail.Record, cp trail.Checkp
 		return wrap("checkpoint", err)
 	}
 	return wrap("commit", tx.Commit())
+}
+
+// insert is the prepared INSERT of n (1 ≤ n ≤ rowsPerInsert) records.
+func (s *Store) insert(ctx context.Context, n int) (*sql.Stmt, error) {
+	s.insertMu.Lock()
+	defer s.insertMu.Unlock()
+	if st := s.inserts[n-1]; st != nil {
+		return st, nil
+	}
+	st, err := s.db.PrepareContext(ctx, insertRecords(n))
+	if err != nil {
+		return nil, err
+	}
+	s.inserts[n-1] = st
+	return st, nil
 }
 
 // wrap classifies err: a constraint violation is a conflict with another writer.

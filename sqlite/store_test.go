@@ -3,6 +3,8 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"os"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -28,6 +30,56 @@ func openStore(t *testing.T) (audit.Store, audittest.Tamperer) {
 
 func TestConformance(t *testing.T) {
 	audittest.Run(t, audittest.Harness{Open: openStore})
+}
+
+// createV1 makes an empty store of schema version 1, as earlier releases
+// created it.
+func createV1(t *testing.T, path string, version int) {
+	t.Helper()
+	v1, err := os.ReadFile("testdata/schema-v1.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(string(v1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("INSERT INTO meta VALUES (1, 'v1-log', ?, 0)", version); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A store created by an earlier release (schema version 1) keeps every
+// guarantee: the whole conformance suite runs on that layout.
+func TestConformanceSchemaVersion1(t *testing.T) {
+	audittest.Run(t, audittest.Harness{Open: func(t *testing.T) (audit.Store, audittest.Tamperer) {
+		t.Helper()
+		path := filepath.Join(t.TempDir(), "audit.db")
+		createV1(t, path, 1)
+		s, err := sqlite.Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s, &tamperer{db: s.DB()}
+	}})
+}
+
+func TestUnknownSchemaVersionIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.db")
+	createV1(t, path, sqlite.SchemaVersion+1)
+	s, err := sqlite.Open(context.Background(), path)
+	if err == nil {
+		s.Close()
+		t.Fatal("opened a store of a newer schema version")
+	}
+	if !errors.Is(err, trail.ErrNotMigrated) {
+		t.Fatalf("error %v, want ErrNotMigrated", err)
+	}
 }
 
 func TestReopenKeepsLogID(t *testing.T) {
