@@ -470,3 +470,38 @@ func TestConnectWithoutURLIsRefused(t *testing.T) {
 		t.Fatalf("error %q does not say why", err)
 	}
 }
+
+// The stream's dedupe window and the ledger's memory follow the deadline:
+// long enough for every re-publish before it, no longer (each remembered
+// id costs the server memory).
+func TestDedupeWindowFollowsTheDeadline(t *testing.T) {
+	for _, tc := range []struct{ timeout, want time.Duration }{
+		{5 * time.Second, 30 * time.Second},
+		{30 * time.Second, time.Minute},
+		{2 * time.Minute, 4 * time.Minute},
+	} {
+		if got := bus.DedupeWindow(tc.timeout); got != tc.want {
+			t.Errorf("DedupeWindow(%v) = %v, want %v", tc.timeout, got, tc.want)
+		}
+	}
+	h := newHarness(t) // provisioned with a 5s deadline
+	ctx := context.Background()
+	st, err := h.js.Stream(ctx, h.subj.Stream(cordon.BusCleanReq))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := st.CachedInfo().Config.Duplicates; d != 30*time.Second {
+		t.Errorf("stream duplicate window %v, want 30s", d)
+	}
+	kv, err := h.js.KeyValue(ctx, h.subj.LedgerBucket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.TTL() != 30*time.Second {
+		t.Errorf("ledger TTL %v, want 30s", s.TTL())
+	}
+}
