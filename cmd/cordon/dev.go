@@ -114,10 +114,12 @@ func devConfig(o devOptions, getenv func(string) string) (*deployment.Config, er
 		// re-verification of kept envelopes to `cordon audit verify`
 		// instead of doing it on the hot path's cores.
 		cfg.Audit.Capture.DeferSignatures = true
-		// The shippers share the request path's cores: small, frequent
-		// batches spread their work instead of a burst every 200 ms
-		// (request p99 at 64 clients ~15 % lower in cordon bench).
-		cfg.Audit.FetchWait = 25 * time.Millisecond
+		// The shippers share the request path's cores: frequent batches
+		// spread their work instead of a burst every 200 ms (request p99
+		// at 64 clients ~15 % lower in cordon bench than at 200 ms), and
+		// 50 ms rather than 25 ms halves the transactions for 2 % less CPU
+		// per request at the same p99.
+		cfg.Audit.FetchWait = 50 * time.Millisecond
 	}
 	if o.upstream != "" {
 		cfg.APIs = []deployment.API{{Name: "api", BasePath: "/", Spec: o.spec, Upstream: o.upstream}}
