@@ -137,11 +137,20 @@ func fromMicros(v sql.NullInt64) time.Time {
 }
 
 // blob binds nil as NULL and anything else (empty included) as a blob.
+// The driver copies the bytes when it binds them: no copy here.
 func blob(b []byte) any {
 	if b == nil {
 		return nil
 	}
-	return append([]byte{}, b...)
+	return notNull(b)
+}
+
+// notNull binds b as a blob, empty for nil.
+func notNull(b []byte) []byte {
+	if len(b) == 0 {
+		return []byte{}
+	}
+	return b
 }
 
 func appendRecordValues(dst []any, r *trail.Record) []any {
@@ -150,7 +159,7 @@ func appendRecordValues(dst []any, r *trail.Record) []any {
 		reqID = r.RequestID[:]
 	}
 	return append(dst, int64(r.Bus), int64(r.Seq), r.Time.UnixMicro(), r.Subject, reqID, int64(r.Producer),
-		int64(r.Expected), int64(r.Sig), append([]byte{}, r.KeyID...), append([]byte{}, r.Signature...),
+		int64(r.Expected), int64(r.Sig), notNull(r.KeyID), notNull(r.Signature),
 		r.EnvelopeSHA256[:], r.EnvelopeLen, blob(r.Envelope), micros(r.Deadline), r.Expired, r.Method, r.Path,
 		r.Query, r.Host, r.Client, r.Operation, int64(r.Status), r.ReqHeader, r.RespHeader, int64(r.Outcome),
 		r.OutcomeRule, r.OutcomePointer, r.PolicyVersion, r.Findings, r.TraceParent, int64(r.Capture),

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -133,7 +134,10 @@ const leafVersion = "cordon/audit/leaf/v1\n"
 // LeafData is the canonical encoding of every stored field of r, the input
 // of its leaf hash.
 func (r *Record) LeafData() []byte {
-	b := make([]byte, 0, 256+len(r.Body)+len(r.Envelope)+len(r.ReqHeader)+len(r.RespHeader)+len(r.Findings))
+	return r.appendLeafData(make([]byte, 0, 256+len(r.Body)+len(r.Envelope)+len(r.ReqHeader)+len(r.RespHeader)+len(r.Findings)))
+}
+
+func (r *Record) appendLeafData(b []byte) []byte {
 	b = append(b, leafVersion...)
 	b = append(b, byte(r.Bus))
 	b = binary.BigEndian.AppendUint64(b, r.Seq)
@@ -168,8 +172,21 @@ func (r *Record) LeafData() []byte {
 	return b
 }
 
+// leafBufs holds LeafData buffers for ComputeLeaf: the encoding holds the
+// body and the envelope, and was the audit's largest allocation.
+var leafBufs = sync.Pool{New: func() any { return new([]byte) }}
+
 // ComputeLeaf returns the leaf hash of r's stored fields.
-func (r *Record) ComputeLeaf() tlog.Hash { return tlog.RecordHash(r.LeafData()) }
+func (r *Record) ComputeLeaf() tlog.Hash {
+	bp := leafBufs.Get().(*[]byte)
+	b := r.appendLeafData((*bp)[:0])
+	h := tlog.RecordHash(b)
+	if cap(b) <= 1<<20 {
+		*bp = b
+		leafBufs.Put(bp)
+	}
+	return h
+}
 
 // Key identifies r in its log.
 func (r *Record) Key() string { return fmt.Sprintf("%s#%d", r.Bus, r.Seq) }
