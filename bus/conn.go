@@ -39,7 +39,10 @@ func Connect(ctx context.Context, cfg ConnConfig, log *slog.Logger) (*nats.Conn,
 		nats.PingInterval(5 * time.Second),
 		nats.MaxPingsOutstanding(2),
 		nats.ReconnectBufSize(-1), // never buffer publishes while away: fail fast, answer 503
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
+			if err == nil && c.IsClosed() {
+				return // closed on purpose (shutdown, provisioning done): nothing to warn about
+			}
 			log.Warn("bus disconnected", "conn", cfg.Name, "err", err)
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("bus reconnected", "conn", cfg.Name) }),
