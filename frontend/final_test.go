@@ -68,23 +68,12 @@ func checkFinal(t *testing.T, rec, req *cordon.Message, status int, o cordon.Out
 func TestDeadlineAnswerIsFollowedByATerminalRecord(t *testing.T) {
 	l := &loopback{finalDone: make(chan struct{}, 1)} // never answers
 	srv := newFrontend(t, l, func(c *frontend.Config) { c.Timeout = 200 * time.Millisecond }, nil)
-	resp, err := http.Get(srv.URL + "/slow?q=1")
-	if err != nil {
-		t.Fatal(err)
+	resp := getStatus(t, http.DefaultClient, srv.URL+"/slow?q=1", 504)
+	fs := oneTerminal(t, l)
+	if fs.ID.String() != resp.Header.Get("X-Request-Id") {
+		t.Fatalf("terminal record for %s, client got %s", fs.ID, resp.Header.Get("X-Request-Id"))
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 504 {
-		t.Fatalf("status %d, want 504", resp.StatusCode)
-	}
-	<-l.finalDone
-	fs := l.terminal()
-	if len(fs) != 1 {
-		t.Fatalf("%d terminal records, want 1", len(fs))
-	}
-	if fs[0].ID.String() != resp.Header.Get("X-Request-Id") {
-		t.Fatalf("terminal record for %s, client got %s", fs[0].ID, resp.Header.Get("X-Request-Id"))
-	}
-	checkFinal(t, fs[0], l.firstSent(), 504, cordon.Outcome{Kind: cordon.KindExpired, Rule: "deadline"})
+	checkFinal(t, fs, l.firstSent(), 504, cordon.Outcome{Kind: cordon.KindExpired, Rule: "deadline"})
 	if ok := finalCount(t, l, "ok"); ok != 1 {
 		t.Fatalf("final records ok = %v, want 1", ok)
 	}
@@ -102,20 +91,9 @@ func TestBusFailureAnswerIsFollowedByATerminalRecord(t *testing.T) {
 	l := &loopback{err: &cordon.Error{Op: "publish", Kind: cordon.KindUnavailable, Err: errors.New("timeout")},
 		finalDone: make(chan struct{}, 1)}
 	srv := newFrontend(t, l, nil, nil)
-	resp, err := http.Get(srv.URL + "/x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 503 {
-		t.Fatalf("status %d, want 503", resp.StatusCode)
-	}
-	<-l.finalDone
-	fs := l.terminal()
-	if len(fs) != 1 {
-		t.Fatalf("%d terminal records, want 1", len(fs))
-	}
-	checkFinal(t, fs[0], l.firstSent(), 503, cordon.Outcome{Kind: cordon.KindUnavailable, Rule: "bus.dirty-req"})
+	getStatus(t, http.DefaultClient, srv.URL+"/x", 503)
+	fs := oneTerminal(t, l)
+	checkFinal(t, fs, l.firstSent(), 503, cordon.Outcome{Kind: cordon.KindUnavailable, Rule: "bus.dirty-req"})
 }
 
 // TestClientGoneIsFollowedByATerminalRecord: a client that leaves before
@@ -130,12 +108,8 @@ func TestClientGoneIsFollowedByATerminalRecord(t *testing.T) {
 		resp.Body.Close()
 		t.Fatalf("a client that left got %d", resp.StatusCode)
 	}
-	<-l.finalDone
-	fs := l.terminal()
-	if len(fs) != 1 {
-		t.Fatalf("%d terminal records, want 1", len(fs))
-	}
-	checkFinal(t, fs[0], l.firstSent(), 499, cordon.Outcome{Rule: "client.gone"})
+	fs := oneTerminal(t, l)
+	checkFinal(t, fs, l.firstSent(), 499, cordon.Outcome{Rule: "client.gone"})
 }
 
 // TestNoTerminalRecordForAnswersTheStagesGave: a request answered by the
@@ -153,14 +127,7 @@ func TestNoTerminalRecordForAnswersTheStagesGave(t *testing.T) {
 	l.answer = func(m *cordon.Message) *cordon.Message {
 		return &cordon.Message{ID: m.ID, ReplyTo: m.ReplyTo, Outcome: cordon.Outcome{Kind: cordon.KindInvalid, Rule: "r"}}
 	}
-	resp, err := http.Get(srv.URL + "/refused")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 400 {
-		t.Fatalf("status %d, want 400", resp.StatusCode)
-	}
+	getStatus(t, http.DefaultClient, srv.URL+"/refused", 400)
 	for _, r := range []string{"ok", "error", "dropped"} {
 		if n := finalCount(t, l, r); n != 0 {
 			t.Errorf("final records %s = %v, want none", r, n)
@@ -180,14 +147,7 @@ func TestTerminalRecordFailureLeavesTheAnswerAlone(t *testing.T) {
 	l := &loopback{finalGate: gate, finalErr: errors.New("bus 1 refused the terminal record"),
 		finalDone: make(chan struct{}, 1)}
 	srv := newFrontend(t, l, func(c *frontend.Config) { c.Timeout = 200 * time.Millisecond; c.FinalTimeout = time.Minute }, nil)
-	resp, err := http.Get(srv.URL + "/slow")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 504 {
-		t.Fatalf("status %d, want 504", resp.StatusCode)
-	}
+	resp := getStatus(t, http.DefaultClient, srv.URL+"/slow", 504)
 	if p := problemOfHeaders(resp); p != "" {
 		t.Fatal(p)
 	}
@@ -222,14 +182,7 @@ func TestTerminalRecordsAreBounded(t *testing.T) {
 		c.Timeout, c.MaxInflight, c.FinalTimeout = 100*time.Millisecond, 1, time.Minute
 	}, nil)
 	for range 2 {
-		resp, err := http.Get(srv.URL + "/slow")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 504 {
-			t.Fatalf("status %d, want 504", resp.StatusCode)
-		}
+		getStatus(t, http.DefaultClient, srv.URL+"/slow", 504)
 	}
 	if n := finalCount(t, l, "dropped"); n != 1 {
 		t.Fatalf("final records dropped = %v, want 1", n)
@@ -261,14 +214,7 @@ func TestServeWaitsForTerminalRecords(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- frontend.Serve(ctx, srv, ln, 5*time.Second) }()
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := client.Get("http://" + ln.Addr().String() + "/slow")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 504 {
-		t.Fatalf("status %d, want 504", resp.StatusCode)
-	}
+	getStatus(t, client, "http://"+ln.Addr().String()+"/slow", 504)
 	cancel()
 	// Serve cannot return while the record waits at the gate; let it
 	// through from here once the test is certain Serve is stopping.
@@ -288,4 +234,31 @@ func TestServeWaitsForTerminalRecords(t *testing.T) {
 	if fs := l.terminal(); len(fs) != 1 {
 		t.Fatalf("%d terminal records after a graceful stop, want 1", len(fs))
 	}
+}
+
+// getStatus GETs url with client, closes the body and fails the test
+// unless the status is want.
+func getStatus(t *testing.T, client *http.Client, url string, want int) *http.Response {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		t.Fatalf("status %d, want %d", resp.StatusCode, want)
+	}
+	return resp
+}
+
+// oneTerminal waits for l's terminal-record publish and returns the one
+// record it stored.
+func oneTerminal(t *testing.T, l *loopback) *cordon.Message {
+	t.Helper()
+	<-l.finalDone
+	fs := l.terminal()
+	if len(fs) != 1 {
+		t.Fatalf("%d terminal records, want 1", len(fs))
+	}
+	return fs[0]
 }
