@@ -12,6 +12,7 @@ import (
 	"github.com/cordon-gateway/cordon/audit"
 	"github.com/cordon-gateway/cordon/audit/audittest"
 	"github.com/cordon-gateway/cordon/audit/trail"
+	"github.com/cordon-gateway/cordon/internal/testkit"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,15 +32,7 @@ func startJetStream(t testing.TB, b cordon.Bus) (url string, js jetstream.JetStr
 	if !srv.ReadyForConnections(10 * time.Second) {
 		t.Fatal("nats-server not ready")
 	}
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err = jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js = testkit.JetStream(t, srv.ClientURL())
 	_, err = js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "AUDIT_TEST",
 		Subjects: []string{"cordon." + b.String() + ".>"}, Storage: jetstream.FileStorage})
 	if err != nil {
@@ -62,15 +55,7 @@ type jsSource struct {
 
 func newJSSource(t testing.TB, url string, b cordon.Bus, ackWait time.Duration) *jsSource {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := testkit.JetStream(t, url)
 	cons, err := js.CreateOrUpdateConsumer(context.Background(), "AUDIT_TEST", jetstream.ConsumerConfig{
 		Durable: "audit", AckPolicy: jetstream.AckAllPolicy, AckWait: ackWait, MaxDeliver: -1,
 		DeliverPolicy: jetstream.DeliverAllPolicy, MaxAckPending: 10_000,

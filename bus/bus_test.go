@@ -36,17 +36,9 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	srv := testkit.StartBus(t, "test-clean-req")
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := testkit.JetStream(t, srv.ClientURL())
 	subj, _ := bus.NewSubjects("cordon")
-	err = bus.Provision(context.Background(), js, subj, cordon.BusCleanReq, bus.StreamSpec{
+	err := bus.Provision(context.Background(), js, subj, cordon.BusCleanReq, bus.StreamSpec{
 		MaxBytes: 64 << 20, Timeout: 5 * time.Second, Reader: bus.ConsumerBackend, Audit: true, Ledger: true})
 	if err != nil {
 		t.Fatal(err)
@@ -292,15 +284,7 @@ func TestOversizedMessageIsAFinalError(t *testing.T) {
 func TestFinalRecordsReachOnlyTheAudit(t *testing.T) {
 	ctx := context.Background()
 	srv := testkit.StartBus(t, "test-dirty-req")
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := testkit.JetStream(t, srv.ClientURL())
 	subj, _ := bus.NewSubjects("cordon")
 	b := cordon.BusDirtyReq
 	if err := bus.Provision(ctx, js, subj, b, bus.StreamSpec{MaxBytes: 64 << 20, Timeout: 5 * time.Second,

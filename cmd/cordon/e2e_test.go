@@ -216,15 +216,7 @@ func TestDevDeadlineAnswers504(t *testing.T) {
 // as an attacker on that network would.
 func busClient(t *testing.T, g *devGateway, b cordon.Bus) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc, err := nats.Connect(g.Buses[b])
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := testkit.JetStream(t, g.Buses[b])
 	return nc, js
 }
 

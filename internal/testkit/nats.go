@@ -10,6 +10,8 @@ import (
 	"github.com/cordon-gateway/cordon"
 	"github.com/cordon-gateway/cordon/embednats"
 	"github.com/cordon-gateway/cordon/envelope"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // StartBus starts an open embedded NATS server with JetStream on a random
@@ -22,6 +24,22 @@ func StartBus(t testing.TB, name string) *embednats.Server {
 	}
 	t.Cleanup(srv.Shutdown)
 	return srv
+}
+
+// JetStream connects to the server at url with nats.go's defaults, closed
+// when the test ends.
+func JetStream(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatalf("connect %s: %v", url, err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
 }
 
 // Signer returns a fresh signer for stage.
