@@ -135,13 +135,22 @@ func (s *Store) Append(ctx context.Context, recs []trail.Record, cp trail.Checkp
 	if err := s.ensureMonths(ctx, recs); err != nil {
 		return err
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		conn := tx.Conn()
-		if conn.PgConn().CustomData()["stage"] == nil {
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	defer c.Release()
+	// The staging table is created in the connection's first transaction,
+	// and a transaction that rolls back takes it along: the connection
+	// counts as having it only once a transaction that made it committed.
+	custom := c.Conn().PgConn().CustomData()
+	created := false
+	err = pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+		if custom["stage"] == nil {
 			if _, err := tx.Exec(ctx, stageDDL); err != nil {
 				return wrap("staging table", err)
 			}
-			conn.PgConn().CustomData()["stage"] = true
+			created = true
 		}
 		n, err := tx.CopyFrom(ctx, pgx.Identifier{"cordon_audit_stage"}, recordColNames,
 			pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) { return recordValues(&recs[i]), nil }))
@@ -171,8 +180,10 @@ func (s *Store) Append(ctx context.Context, recs []trail.Record, cp trail.Checkp
 		return nil
 	})
 	if err != nil {
-		// A commit that failed half way leaves the staging table's state unknown.
 		return err
+	}
+	if created {
+		custom["stage"] = true
 	}
 	return nil
 }

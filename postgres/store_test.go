@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -213,3 +214,46 @@ func (tm *tamperer) TryDelete(b cordon.Bus, seq uint64) error {
 }
 
 func (tm *tamperer) TryTruncate() error { return tm.try("TRUNCATE cordon_audit.records") }
+
+// TestWriterRecoversFromAFailedFirstTransaction: the staging table is
+// created in a connection's first transaction; when that transaction
+// rolls back (here a conflict with another writer), the table goes with
+// it, and the connection's next append must create it again instead of
+// failing for ever with "relation does not exist" (seen in the isolation
+// suite: a shipper stuck retrying a batch it could never store).
+func TestWriterRecoversFromAFailedFirstTransaction(t *testing.T) {
+	ctx := context.Background()
+	d := openDB(t)
+	ahead := open(t, d.writer)
+	f := audittest.NewFixture(t, ahead, nil)
+	b := cordon.BusDirtyReq
+	l, err := audit.NewLog(f.Head(b), f.Signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := f.Records(f.Message(b, nil))
+	cp, err := l.Next(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ahead.Append(ctx, recs, cp); err != nil {
+		t.Fatal(err)
+	}
+
+	behind := open(t, d.writer) // no connection yet
+	for range 3 {
+		if err := behind.Append(ctx, recs, cp); !errors.Is(err, trail.ErrConflict) {
+			t.Fatalf("append of a stored batch: err = %v, want a conflict", err)
+		}
+	}
+	if err := l.Advance(cp); err != nil {
+		t.Fatal(err)
+	}
+	recs = f.Records(f.Message(b, nil))
+	if cp, err = l.Next(recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := behind.Append(ctx, recs, cp); err != nil {
+		t.Fatalf("append after a rolled-back first transaction: %v", err)
+	}
+}
