@@ -174,35 +174,9 @@ func TestLinkKeyFiles(t *testing.T) {
 }
 
 func BenchmarkSealLink(b *testing.B) {
-	s := newLinkSigner(b, cordon.StageFrontend, linkKey)
-	for name, m := range benchMessages() {
-		b.Run(name, func(b *testing.B) {
-			buf := seal(b, m, s)
-			b.SetBytes(int64(len(buf)))
-			b.ReportAllocs()
-			for b.Loop() {
-				var err error
-				if buf, err = envelope.Seal(buf[:0], m, s); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	benchSeal(b, newLinkSigner(b, cordon.StageFrontend, linkKey))
 }
 
 func BenchmarkOpenLink(b *testing.B) {
-	s := newLinkSigner(b, cordon.StageFrontend, linkKey)
-	v := newLinkVerifier(b, cordon.StageFrontend, linkKey)
-	for name, m := range benchMessages() {
-		b.Run(name, func(b *testing.B) {
-			wire := seal(b, m, s)
-			b.SetBytes(int64(len(wire)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := envelope.Open(wire, v); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	benchOpen(b, newLinkSigner(b, cordon.StageFrontend, linkKey), newLinkVerifier(b, cordon.StageFrontend, linkKey))
 }
