@@ -182,3 +182,12 @@ func TestSignatureModes(t *testing.T) {
 		t.Fatalf("link key paths are not resolved against the file: %v", got)
 	}
 }
+
+// TestParseRefusesWhatCrashesTheYAMLLibrary: goccy/go-yaml v1.19.2 panics
+// on this input (found by FuzzParse); Parse answers an error instead.
+func TestParseRefusesWhatCrashesTheYAMLLibrary(t *testing.T) {
+	_, err := deployment.Parse([]byte("apis:\n !- "), nil)
+	if err == nil || !strings.Contains(err.Error(), "malformed YAML") {
+		t.Fatalf("err = %v, want a malformed YAML error", err)
+	}
+}

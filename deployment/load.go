@@ -36,8 +36,8 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 // defaults, and validates it. File names stay as written.
 func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	var cfg Config
-	if err := yaml.UnmarshalWithOptions(data, &cfg, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
-		return nil, errors.New(yaml.FormatError(err, false, true))
+	if err := decodeYAML(data, &cfg); err != nil {
+		return nil, err
 	}
 	if getenv != nil {
 		if err := applyEnv(reflect.ValueOf(&cfg).Elem(), EnvPrefix[:len(EnvPrefix)-1], getenv); err != nil {
@@ -49,6 +49,22 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// decodeYAML decodes data into cfg strictly. A panic of the YAML library
+// is an error like any other: goccy/go-yaml v1.19.2 dereferences nil on
+// "apis:\n !- " (found by FuzzParse), and a bad file must be refused,
+// never crash the process that reads it.
+func decodeYAML(data []byte, cfg *Config) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed YAML: the parser failed (%v)", r)
+		}
+	}()
+	if err := yaml.UnmarshalWithOptions(data, cfg, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
+		return errors.New(yaml.FormatError(err, false, true))
+	}
+	return nil
 }
 
 // applyEnv walks v's fields by their yaml names and sets any scalar whose

@@ -62,8 +62,23 @@ const (
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 // Compile validates every document and setting and compiles them. Errors
-// name the file, the operation and the field.
-func Compile(apis []API) (*Policy, error) {
+// name the file, the operation and the field. A panic in one of the
+// parsers it relies on (YAML, OpenAPI, JSON Schema, CEL) is returned as an
+// error: a bad document must be refused, and on a hot reload the running
+// policy kept, never the process crashed.
+func Compile(apis []API) (p *Policy, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("policy: a document could not be parsed (the parser failed: %v)", r)
+		}
+	}()
+	return compileAll(apis)
+}
+
+// compileAll is compile; a variable so that a test can make it panic.
+var compileAll = compile
+
+func compile(apis []API) (*Policy, error) {
 	if len(apis) == 0 {
 		return nil, errors.New("policy: no APIs")
 	}
