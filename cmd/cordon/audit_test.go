@@ -19,13 +19,8 @@ func TestDevAuditTrailIsCompleteAndVerifies(t *testing.T) {
 	upSrv := httptest.NewServer(up)
 	defer upSrv.Close()
 	data := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan *devGateway, 1)
-	done := make(chan error, 1)
-	o := devOptions{listen: "127.0.0.1:0", admin: "127.0.0.1:0", upstream: upSrv.URL, spec: "testdata/items.yaml",
-		data: data, timeout: 5 * time.Second, mode: "full", ready: func(g *devGateway) { ready <- g }}
-	go func() { done <- dev(ctx, o, func(string) string { return "" }, io.Discard, io.Discard) }()
-	g := <-ready
+	g, stop := devForTest(t, devOptions{upstream: upSrv.URL, spec: "testdata/items.yaml", data: data,
+		timeout: 5 * time.Second, mode: "full"})
 
 	want := map[string]int{}
 	for range 5 {
@@ -41,8 +36,7 @@ func TestDevAuditTrailIsCompleteAndVerifies(t *testing.T) {
 	want[resp.Header.Get("X-Request-Id")] = 2
 	// Let the shippers catch up, then stop (they flush on the way out).
 	time.Sleep(500 * time.Millisecond)
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 

@@ -88,37 +88,49 @@ func startDevWith(t testing.TB, up http.Handler, timeout time.Duration, mode, sp
 	t.Helper()
 	upSrv := httptest.NewServer(up)
 	t.Cleanup(upSrv.Close)
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan *devGateway, 1)
-	done := make(chan error, 1)
-	var exited error
-	finished := false
-	o := devOptions{listen: "127.0.0.1:0", admin: "127.0.0.1:0", upstream: upSrv.URL,
-		spec: spec, data: t.TempDir(), timeout: timeout, mode: mode,
-		ready: func(g *devGateway) { ready <- g }}
+	o := devOptions{upstream: upSrv.URL, spec: spec, data: t.TempDir(), timeout: timeout, mode: mode}
 	for _, opt := range opts {
 		opt(&o)
 	}
+	g, _ := devForTest(t, o)
+	return g
+}
+
+// devForTest runs `cordon dev` in-process with o (on loopback ports of its
+// choosing) until stop is called or the test ends; stop returns what dev
+// returned, and the test fails if that was an error it did not collect.
+func devForTest(t testing.TB, o devOptions) (g *devGateway, stop func() error) {
+	t.Helper()
+	o.listen, o.admin = "127.0.0.1:0", "127.0.0.1:0"
+	ready := make(chan *devGateway, 1)
+	o.ready = func(g *devGateway) { ready <- g }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
 	go func() { done <- dev(ctx, o, func(string) string { return "" }, io.Discard, io.Discard) }()
+	var once sync.Once
+	var exited error
+	collected := false
+	stop = func() error {
+		once.Do(func() { cancel(); exited = <-done })
+		collected = true
+		return exited
+	}
 	t.Cleanup(func() {
-		cancel()
-		if !finished {
-			exited = <-done
-		}
-		if exited != nil {
-			t.Errorf("cordon dev: %v", exited)
+		wasCollected := collected
+		if err := stop(); err != nil && !wasCollected {
+			t.Errorf("cordon dev: %v", err)
 		}
 	})
 	select {
-	case g := <-ready:
-		return g
-	case exited = <-done:
-		finished = true
-		t.Fatalf("cordon dev failed to start: %v", exited)
+	case g = <-ready:
+		return g, stop
+	case err := <-done:
+		once.Do(cancel)
+		t.Fatalf("cordon dev failed to start: %v", err)
 	case <-time.After(20 * time.Second):
 		t.Fatal("cordon dev did not start")
 	}
-	return nil
+	return nil, stop
 }
 
 func do(t *testing.T, method, url, body string, hdr map[string]string) (*http.Response, []byte) {

@@ -29,20 +29,8 @@ func TestDevLinkMode(t *testing.T) {
 	upSrv := httptest.NewServer(up)
 	defer upSrv.Close()
 	data := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan *devGateway, 1)
-	done := make(chan error, 1)
-	o := devOptions{listen: "127.0.0.1:0", admin: "127.0.0.1:0", upstream: upSrv.URL, spec: "testdata/items.yaml",
-		data: data, timeout: 5 * time.Second, mode: "full", signatures: "hmac",
-		ready: func(g *devGateway) { ready <- g }}
-	go func() { done <- dev(ctx, o, func(string) string { return "" }, io.Discard, io.Discard) }()
-	var g *devGateway
-	select {
-	case g = <-ready:
-	case err := <-done:
-		t.Fatalf("cordon dev --signatures hmac: %v", err)
-	}
+	g, stop := devForTest(t, devOptions{upstream: upSrv.URL, spec: "testdata/items.yaml", data: data,
+		timeout: 5 * time.Second, mode: "full", signatures: "hmac"})
 
 	nc2, js2 := busClient(t, g, cordon.BusCleanReq)
 	captured := make(chan []byte, 4)
@@ -97,8 +85,7 @@ func TestDevLinkMode(t *testing.T) {
 	}
 
 	time.Sleep(500 * time.Millisecond) // let the shippers catch up; they flush on the way out
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer

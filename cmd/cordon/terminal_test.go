@@ -25,19 +25,8 @@ func TestDevTerminalRecordOfA504(t *testing.T) {
 	upSrv := httptest.NewServer(up)
 	defer upSrv.Close()
 	data := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan *devGateway, 1)
-	done := make(chan error, 1)
-	o := devOptions{listen: "127.0.0.1:0", admin: "127.0.0.1:0", upstream: upSrv.URL, spec: "testdata/items.yaml",
-		data: data, timeout: time.Second, mode: "full", ready: func(g *devGateway) { ready <- g }}
-	go func() { done <- dev(ctx, o, func(string) string { return "" }, io.Discard, io.Discard) }()
-	var g *devGateway
-	select {
-	case g = <-ready:
-	case err := <-done:
-		t.Fatalf("cordon dev: %v", err)
-	}
+	g, stop := devForTest(t, devOptions{upstream: upSrv.URL, spec: "testdata/items.yaml", data: data,
+		timeout: time.Second, mode: "full"})
 
 	resp, body := do(t, "GET", g.Public+"/items/slow", "", nil)
 	if resp.StatusCode != 504 {
@@ -66,8 +55,7 @@ func TestDevTerminalRecordOfA504(t *testing.T) {
 		}
 		return slices.ContainsFunc(recs, func(r record) bool { return r.Final })
 	}, "request %s has no terminal record in the audit:\n%s", id, &out)
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	finals := 0
