@@ -109,16 +109,17 @@ func devForTest(t testing.TB, o devOptions) (g *devGateway, stop func() error) {
 	go func() { done <- dev(ctx, o, func(string) string { return "" }, io.Discard, io.Discard) }()
 	var once sync.Once
 	var exited error
-	collected := false
+	stopped := false // by the test, which then reports the error itself
 	stop = func() error {
 		once.Do(func() { cancel(); exited = <-done })
-		collected = true
+		stopped = true
 		return exited
 	}
 	t.Cleanup(func() {
-		wasCollected := collected
-		if err := stop(); err != nil && !wasCollected {
-			t.Errorf("cordon dev: %v", err)
+		if !stopped {
+			if err := stop(); err != nil {
+				t.Errorf("cordon dev: %v", err)
+			}
 		}
 	})
 	select {
@@ -228,8 +229,7 @@ func TestDevDeadlineAnswers504(t *testing.T) {
 // as an attacker on that network would.
 func busClient(t *testing.T, g *devGateway, b cordon.Bus) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc, js := testkit.JetStream(t, g.Buses[b])
-	return nc, js
+	return testkit.JetStream(t, g.Buses[b])
 }
 
 func TestDevRefusesForgedApprovals(t *testing.T) {
