@@ -32,9 +32,6 @@ const (
 	maxFindings     = 4096
 )
 
-// signOpts selects Ed25519ctx; its context separates cordon signatures from any other use of the keys.
-var signOpts = &ed25519.Options{Context: "cordon/envelope/v1"}
-
 // Errors returned by Open and Parse. They are stable so callers can count
 // refusals by cause.
 var (
@@ -63,7 +60,7 @@ func Seal(dst []byte, m *cordon.Message, s *Signer) ([]byte, error) {
 		copy(dst[sigAt:], linkMAC(s.link, dst[payloadAt:]))
 		return dst, nil
 	}
-	sig, err := s.priv.Sign(nil, dst[payloadAt:], signOpts)
+	sig, err := sign(s.priv, dst[payloadAt:])
 	if err != nil {
 		return dst[:start], fmt.Errorf("envelope: sign: %w", err)
 	}

@@ -138,7 +138,7 @@ func (s *Signer) Link() bool { return s.link != nil }
 // trusted keys (several only during a key rotation).
 type Verifier struct {
 	stage cordon.Stage
-	keys  map[KeyID]ed25519.PublicKey
+	keys  map[KeyID]verifyKey
 	links map[KeyID]LinkKey
 }
 
@@ -157,13 +157,17 @@ func NewMixedVerifier(stage cordon.Stage, keys []ed25519.PublicKey, links []Link
 	if len(keys) == 0 && len(links) == 0 {
 		return nil, fmt.Errorf("envelope: no trusted key for %s", stage)
 	}
-	v := &Verifier{stage: stage, keys: make(map[KeyID]ed25519.PublicKey, len(keys)),
+	v := &Verifier{stage: stage, keys: make(map[KeyID]verifyKey, len(keys)),
 		links: make(map[KeyID]LinkKey, len(links))}
 	for _, k := range keys {
 		if len(k) != ed25519.PublicKeySize {
 			return nil, fmt.Errorf("envelope: bad ed25519 public key size for %s", stage)
 		}
-		v.keys[KeyIDOf(k)] = k
+		vk, err := newVerifyKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("envelope: key for %s: %w", stage, err)
+		}
+		v.keys[KeyIDOf(k)] = vk
 	}
 	for _, k := range links {
 		if len(k) != LinkKeySize {
@@ -186,11 +190,11 @@ func (v *Verifier) check(in Info) error {
 		}
 		return nil
 	}
-	pub, ok := v.keys[in.KeyID]
+	key, ok := v.keys[in.KeyID]
 	if !ok {
 		return ErrUnknownKey
 	}
-	if err := ed25519.VerifyWithOptions(pub, in.Payload, in.Signature, signOpts); err != nil {
+	if !key.verify(in.Payload, in.Signature) {
 		return ErrBadSignature
 	}
 	return nil
