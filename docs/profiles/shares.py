@@ -5,7 +5,7 @@ Usage: python3 shares.py PROFILE.pprof  (needs `go` on PATH)."""
 import re, subprocess, sys
 
 CATEGORIES = [
-    ("message authentication (Ed25519, HMAC-SHA-512)", r"crypto/ed25519|crypto/internal/fips140/(ed25519|edwards25519|sha512|hmac)|envelope\.linkMAC"),
+    ("message authentication (Ed25519, HMAC-SHA-512)", r"curve25519-voi|crypto/ed25519|crypto/internal/fips140/(ed25519|edwards25519|sha512|hmac)|envelope\.linkMAC"),
     ("audit: capture and the embedded store (SQLite)", r"cordon/(audit|sqlite)|modernc\.org/"),
     ("HTTP: public server, upstream client, proxy of the load", r"^net/http\.|net/textproto"),
     ("embedded NATS servers", r"nats-server/"),
