@@ -3,10 +3,16 @@ package deploy_test
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 
 	"github.com/cordon-gateway/cordon/deployment"
+	"github.com/cordon-gateway/cordon/envelope"
 )
+
+// placeholder is how the shipped files mark the public keys an operator
+// pastes from `cordon keys generate`; as they stand they are refused.
+var placeholder = regexp.MustCompile(`[A-Z-]+-PUBLIC-KEY-BASE64`)
 
 // TestExampleConfigurationsParse keeps the shipped configurations in step
 // with the configuration format.
@@ -24,6 +30,17 @@ func TestExampleConfigurationsParse(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if !placeholder.Match(data) {
+			t.Errorf("%s: no public key placeholder", f)
+		}
+		if _, err := deployment.Parse(data, func(string) string { return "" }); err == nil {
+			t.Errorf("%s: accepted with placeholders for its public keys", f)
+		}
+		pub, _, err := envelope.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = placeholder.ReplaceAll(data, []byte(envelope.EncodePublicKey(pub)))
 		cfg, err := deployment.Parse(data, func(string) string { return "" })
 		if err != nil {
 			t.Errorf("%s:\n%v", f, err)

@@ -1,6 +1,7 @@
 package deployment_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cordon-gateway/cordon/deployment"
+	"github.com/cordon-gateway/cordon/envelope"
 )
 
 func noenv(string) string { return "" }
@@ -189,5 +191,29 @@ func TestParseRefusesWhatCrashesTheYAMLLibrary(t *testing.T) {
 	_, err := deployment.Parse([]byte("apis:\n !- "), nil)
 	if err == nil || !strings.Contains(err.Error(), "malformed YAML") {
 		t.Fatalf("err = %v, want a malformed YAML error", err)
+	}
+}
+
+// A trusted key must be a usable Ed25519 key: a point of small order
+// would let anyone forge that stage's messages.
+func TestTrustKeysAreChecked(t *testing.T) {
+	pub, _, err := envelope.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := envelope.EncodePublicKey(pub)
+	identity := "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" // the neutral point: order 1
+	trust := fmt.Sprintf("trust: {frontend: [%s, %s], backend: [not-base64], response_validator: [%s]}\n", good, identity, good)
+	_, err = deployment.Parse([]byte(minimal+trust), noenv)
+	if err == nil {
+		t.Fatal("accepted a small-order key and a key that is not base64")
+	}
+	for _, want := range []string{"trust.frontend[1]: envelope: public key: not a valid Ed25519 public key", "trust.backend[0]: envelope: public key must be 32 bytes"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "trust.frontend[0]") || strings.Contains(err.Error(), "trust.response_validator") {
+		t.Errorf("a good key was refused: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cordon-gateway/cordon"
+	"github.com/cordon-gateway/cordon/envelope"
 )
 
 // Defaults fills every unset field with its documented default.
@@ -70,6 +71,13 @@ func (c *Config) Validate() error {
 	}
 	if c.Timeout < 100*time.Millisecond || c.Timeout > 10*time.Minute {
 		bad("timeout: %s (want between 100ms and 10m)", c.Timeout)
+	}
+	for _, st := range cordon.Stages {
+		for i, k := range c.Trust.Get(st) {
+			if _, err := envelope.ParsePublicKey(k); err != nil {
+				bad("trust.%s[%d]: %v", strings.ReplaceAll(st.String(), "-", "_"), i, err)
+			}
+		}
 	}
 	switch c.Signatures {
 	case SignaturesEd25519:

@@ -179,3 +179,14 @@ func TestFIPSMode(t *testing.T) {
 		t.Fatalf("tests under GODEBUG=fips140=on: %v\n%s", err, out)
 	}
 }
+
+func TestParsePublicKeyRefusesWeakKeys(t *testing.T) {
+	if _, err := ParsePublicKey("AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="); err == nil {
+		t.Fatal("parsed the neutral point as a public key")
+	}
+	pub := testKey(9).Public().(ed25519.PublicKey)
+	got, err := ParsePublicKey(EncodePublicKey(pub))
+	if err != nil || !bytes.Equal(got, pub) {
+		t.Fatalf("ParsePublicKey(good) = %x, %v", got, err)
+	}
+}

@@ -240,11 +240,15 @@ func EncodePublicKey(pub ed25519.PublicKey) string {
 	return base64.StdEncoding.EncodeToString(pub)
 }
 
-// ParsePublicKey reads the base64 form written by EncodePublicKey.
+// ParsePublicKey reads the base64 form written by EncodePublicKey. It
+// refuses a key that is not a point of the curve or is of small order.
 func ParsePublicKey(s string) (ed25519.PublicKey, error) {
 	b, err := base64.StdEncoding.DecodeString(s)
 	if err != nil || len(b) != ed25519.PublicKeySize {
 		return nil, errors.New("envelope: public key must be 32 bytes, base64")
+	}
+	if _, err := newVerifyKey(b); err != nil {
+		return nil, fmt.Errorf("envelope: public key: %w", err)
 	}
 	return ed25519.PublicKey(b), nil
 }
