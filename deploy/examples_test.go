@@ -25,6 +25,11 @@ func TestExampleConfigurationsParse(t *testing.T) {
 	if len(files) != len(want) {
 		t.Fatalf("examples: %v", files)
 	}
+	pub, _, err := envelope.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := []byte(envelope.EncodePublicKey(pub))
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -36,11 +41,7 @@ func TestExampleConfigurationsParse(t *testing.T) {
 		if _, err := deployment.Parse(data, func(string) string { return "" }); err == nil {
 			t.Errorf("%s: accepted with placeholders for its public keys", f)
 		}
-		pub, _, err := envelope.GenerateKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		data = placeholder.ReplaceAll(data, []byte(envelope.EncodePublicKey(pub)))
+		data = placeholder.ReplaceAll(data, key)
 		cfg, err := deployment.Parse(data, func(string) string { return "" })
 		if err != nil {
 			t.Errorf("%s:\n%v", f, err)

@@ -75,7 +75,7 @@ func (c *Config) Validate() error {
 	for _, st := range cordon.Stages {
 		for i, k := range c.Trust.Get(st) {
 			if _, err := envelope.ParsePublicKey(k); err != nil {
-				bad("trust.%s[%d]: %v", strings.ReplaceAll(st.String(), "-", "_"), i, err)
+				bad("trust.%s[%d]: %v", StageKey(st), i, err)
 			}
 		}
 	}
@@ -84,7 +84,7 @@ func (c *Config) Validate() error {
 	case SignaturesHMAC:
 		for _, st := range cordon.Stages {
 			if len(c.LinkKeys.Get(st)) == 0 {
-				bad("link_keys.%s: required with signatures: hmac", strings.ReplaceAll(st.String(), "-", "_"))
+				bad("link_keys.%s: required with signatures: hmac", StageKey(st))
 			}
 		}
 	default:
@@ -136,6 +136,10 @@ func (c *Config) BusesUsed() []cordon.Bus {
 }
 
 func yamlBus(b cordon.Bus) string { return strings.ReplaceAll(b.String(), "-", "_") }
+
+// StageKey is a stage's key in the file (components, trust, link_keys):
+// request_validator for the request-validator stage.
+func StageKey(s cordon.Stage) string { return strings.ReplaceAll(s.String(), "-", "_") }
 
 func validToken(s string) bool {
 	if s == "" || len(s) > 64 {

@@ -46,7 +46,7 @@ func linkKeyMap(cfg *deployment.Config) (keys map[string][]envelope.LinkKey, mis
 				continue
 			}
 			if err != nil {
-				return nil, nil, fmt.Errorf("link_keys.%s: %w", yamlStage(s), err)
+				return nil, nil, fmt.Errorf("link_keys.%s: %w", deployment.StageKey(s), err)
 			}
 			keys[s.String()] = append(keys[s.String()], k...)
 		}

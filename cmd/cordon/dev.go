@@ -195,7 +195,7 @@ func dev(ctx context.Context, o devOptions, getenv func(string) string, stdout, 
 		for s := range signers {
 			keys, err := readLinkKeys(cfg.LinkKeys.Get(s))
 			if err != nil || len(keys) == 0 {
-				return fmt.Errorf("link_keys.%s: %v", yamlStage(s), orNone(err))
+				return fmt.Errorf("link_keys.%s: %v", deployment.StageKey(s), orNone(err))
 			}
 			if signers[s], err = envelope.NewLinkSigner(s, keys[0]); err != nil {
 				return err

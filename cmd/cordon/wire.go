@@ -126,7 +126,7 @@ func (w *wiring) signer(s cordon.Stage, keyFile string) (*envelope.Signer, error
 	if w.cfg.Signatures == deployment.SignaturesHMAC {
 		keys, err := readLinkKeys(w.cfg.LinkKeys.Get(s))
 		if err != nil || len(keys) == 0 {
-			return nil, fmt.Errorf("link_keys.%s: %v", yamlStage(s), orNone(err))
+			return nil, fmt.Errorf("link_keys.%s: %v", deployment.StageKey(s), orNone(err))
 		}
 		sg, err := envelope.NewLinkSigner(s, keys[0])
 		if err != nil {
@@ -145,7 +145,7 @@ func (w *wiring) signer(s cordon.Stage, keyFile string) (*envelope.Signer, error
 	} else if v := w.getenv("CORDON_" + strings.ToUpper(strings.ReplaceAll(s.String(), "-", "_")) + "_KEY"); v != "" {
 		pem = []byte(v)
 	} else {
-		return nil, fmt.Errorf("%s: no signing key (set components.%s.key_file)", s, yamlStage(s))
+		return nil, fmt.Errorf("%s: no signing key (set components.%s.key_file)", s, deployment.StageKey(s))
 	}
 	priv, err := envelope.ParsePrivateKey(pem)
 	if err != nil {
@@ -166,13 +166,13 @@ func (w *wiring) verifier(s cordon.Stage) (*envelope.Verifier, error) {
 	for _, k := range w.cfg.Trust.Get(s) {
 		pub, err := envelope.ParsePublicKey(k)
 		if err != nil {
-			return nil, fmt.Errorf("trust.%s: %w", yamlStage(s), err)
+			return nil, fmt.Errorf("trust.%s: %w", deployment.StageKey(s), err)
 		}
 		keys = append(keys, pub)
 	}
 	links, err := readLinkKeys(w.cfg.LinkKeys.Get(s))
 	if err != nil {
-		return nil, fmt.Errorf("link_keys.%s: %w", yamlStage(s), err)
+		return nil, fmt.Errorf("link_keys.%s: %w", deployment.StageKey(s), err)
 	}
 	return envelope.NewMixedVerifier(s, keys, links)
 }
@@ -200,9 +200,6 @@ func orNone(err error) any {
 	}
 	return err
 }
-
-// yamlStage is a stage's name as the configuration spells it.
-func yamlStage(s cordon.Stage) string { return strings.ReplaceAll(s.String(), "-", "_") }
 
 // replyRoutes are the buses on which a frontend receives answers, and who
 // must have signed them.
