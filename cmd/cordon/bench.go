@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/cordon-gateway/cordon/demo"
+	"github.com/cordon-gateway/cordon/internal/freeport"
 	"github.com/cordon-gateway/cordon/internal/localdeploy"
 )
 
@@ -166,7 +167,14 @@ type proc struct {
 // startDevChild runs `cordon dev` as a child process and waits until it
 // is ready.
 func startDevChild(ctx context.Context, bin, dir, mode, sig, spec, upstream, auditDSN string) (*child, error) {
-	pub, adm := freeAddr(), freeAddr()
+	pub, err := freeport.Addr()
+	if err != nil {
+		return nil, err
+	}
+	adm, err := freeport.Addr()
+	if err != nil {
+		return nil, err
+	}
 	args := []string{"dev", "--listen", pub, "--admin", adm, "--upstream", upstream, "--spec", spec,
 		"--data", dir, "--mode", mode, "--timeout", "10s", "--signatures", sig}
 	if auditDSN != "" && auditDSN != "embedded" {
@@ -188,15 +196,6 @@ func startDevChild(ctx context.Context, bin, dir, mode, sig, spec, upstream, aud
 	}
 	c.stop()
 	return nil, errors.New("cordon dev not ready after 15s")
-}
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "127.0.0.1:0"
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 type child struct {

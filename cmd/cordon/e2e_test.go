@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -14,10 +14,10 @@ import (
 
 	"github.com/cordon-gateway/cordon"
 	"github.com/cordon-gateway/cordon/envelope"
+	"github.com/cordon-gateway/cordon/internal/freeport"
 	"github.com/cordon-gateway/cordon/internal/testkit"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"net/http/httptest"
 )
 
 // upstream is a real HTTP API behind cordon that records what reaches it.
@@ -342,15 +342,15 @@ func TestDevRefusesForgedAnswers(t *testing.T) {
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// freePort returns a TCP port free on 127.0.0.1 at the time of the call.
+// freePort returns a TCP port free on 127.0.0.1 at the time of the call
+// (freeport.Pick: outside the ephemeral range, never the same twice).
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Pick()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // TestDevBusDownAnswers503 stops bus 1 under a running gateway: requests

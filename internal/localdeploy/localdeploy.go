@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/cordon-gateway/cordon"
 	"github.com/cordon-gateway/cordon/envelope"
+	"github.com/cordon-gateway/cordon/internal/freeport"
 	"github.com/nats-io/nkeys"
 )
 
@@ -164,15 +164,6 @@ func Start(ctx context.Context, o Options) (*Deployment, error) {
 	return d, nil
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // PublicNKey reads a NATS user seed file and returns its public key.
 func PublicNKey(seedFile string) (string, error) {
 	seed, err := os.ReadFile(seedFile)
@@ -226,7 +217,7 @@ func (d *Deployment) writeConfig(keys string) (string, map[string]string, error)
 	ports := map[cordon.Bus]int{}
 	var buses strings.Builder
 	for _, b := range cordon.Buses {
-		p, err := freePort()
+		p, err := freeport.Pick()
 		if err != nil {
 			return "", nil, err
 		}
@@ -240,7 +231,7 @@ func (d *Deployment) writeConfig(keys string) (string, map[string]string, error)
 	}
 	admins := map[string]string{}
 	comp := func(role string) (string, error) {
-		p, err := freePort()
+		p, err := freeport.Pick()
 		if err != nil {
 			return "", err
 		}
@@ -248,12 +239,12 @@ func (d *Deployment) writeConfig(keys string) (string, map[string]string, error)
 		return fmt.Sprintf("{admin: %q, key_file: %q, nkey_file: %q, nkey: %q, workers: %d}",
 			admins[role], k(role+".key"), k(role+".nk"), nk[role], o.Workers), nil
 	}
-	fePort, err := freePort()
+	fePort, err := freeport.Pick()
 	if err != nil {
 		return "", nil, err
 	}
 	d.Public = fmt.Sprintf("http://127.0.0.1:%d", fePort)
-	feAdmin, err := freePort()
+	feAdmin, err := freeport.Pick()
 	if err != nil {
 		return "", nil, err
 	}
