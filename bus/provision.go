@@ -40,6 +40,14 @@ func AckWait(timeout time.Duration) time.Duration {
 	return min(max(timeout/3, time.Second), 10*time.Second)
 }
 
+// AuditAckWait is the audit consumer's ack wait: what a crashed shipper
+// had fetched but not acked is redelivered to its successor after this
+// long, so the trail lags by about this much after a shipper crash. It is
+// longer than the shipper's bound on one commit attempt (10 s), so a slow
+// but successful commit is acked before its records come back; a
+// redelivery is harmless anyway (the shipper skips what its store holds).
+const AuditAckWait = 15 * time.Second
+
 // DedupeWindow is how long a bus remembers message ids (JetStream's
 // duplicate window) and the ledger remembers claims, for request deadline
 // timeout: twice the deadline, at least 30 seconds. Every legitimate
@@ -127,7 +135,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Subjects, b cordon
 			Durable:       ConsumerAudit,
 			Description:   "cordon audit shipper (read-only)",
 			AckPolicy:     jetstream.AckAllPolicy,
-			AckWait:       time.Minute,
+			AckWait:       AuditAckWait,
 			MaxAckPending: 20000,
 			DeliverPolicy: jetstream.DeliverAllPolicy,
 			Replicas:      spec.Replicas,

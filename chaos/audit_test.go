@@ -279,10 +279,6 @@ func hopsOf(as []auditRecord) []string {
 	return slices.Sorted(maps.Keys(m))
 }
 
-// auditAckWait is the audit consumer's ack wait: what a killed shipper
-// held is redelivered after it.
-const auditAckWait = time.Minute
-
 // assertAudit waits for the audit to catch up with hist — until
 // caughtUpBy at the latest, plus a little — checks it, and runs verify.
 func (e *env) assertAudit(t *testing.T, hist []Record, caughtUpBy time.Time) auditReport {
