@@ -203,3 +203,52 @@ func TestShipperOnJetStream(t *testing.T) {
 		})
 	}
 }
+
+// A stream deleted and created again under the same name, seconds later,
+// numbers its messages from 1 again. The shipper's log already holds those
+// sequences, for other messages: it must stop (ErrStreamReset) rather than
+// skip the new ones as redeliveries, within the five minutes of clock slack
+// too. The same happens when a server loses messages it had acknowledged.
+func TestShipperStopsWhenTheStreamIsRecreated(t *testing.T) {
+	b := cordon.BusDirtyReq
+	url, js := startJetStream(t, b)
+	store := openSQLite(t)
+	f := audittest.NewFixture(t, store, nil)
+	for range 20 {
+		publish(t, js, f.Message(b, nil))
+	}
+	stop, sh := startShipper(t, f, newJSSource(t, url, b, time.Second), store,
+		func(c *audit.ShipperConfig) { c.FetchWait = 50 * time.Millisecond })
+	eventually(t, 10*time.Second, "first stream shipped", func() bool { return sh.Stats().LastSeq == 20 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx := context.Background()
+	cfg, err := js.Stream(ctx, "AUDIT_TEST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteStream(ctx, "AUDIT_TEST"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, cfg.CachedInfo().Config); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		publish(t, js, f.Message(b, nil))
+	}
+	sh2, err := audit.NewShipper(audit.ShipperConfig{Source: newJSSource(t, url, b, time.Second), Store: store,
+		Capturer: f.Capturer, Signer: f.Signer, FetchWait: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := sh2.Run(rctx); !errors.Is(err, audit.ErrStreamReset) {
+		t.Fatalf("Run: %v, want ErrStreamReset", err)
+	}
+	if n, _ := count(t, store, b); n != 20 {
+		t.Fatalf("store holds %d records, want the first stream's 20", n)
+	}
+}

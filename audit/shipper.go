@@ -149,6 +149,17 @@ func (s *Shipper) Run(ctx context.Context) error {
 			sleep(ctx, time.Second)
 			continue
 		}
+		if err := r.checkRedelivered(ctx, recs); err != nil {
+			if errors.Is(err, ErrStreamReset) {
+				s.log.Error("audit shipper stopped", "err", err)
+				return err
+			}
+			// Nothing of this fetch is taken or acked: it all comes
+			// back after the ack wait.
+			s.log.Warn("audit store unreachable", "err", err)
+			sleep(ctx, time.Second)
+			continue
+		}
 		if err := r.take(recs); err != nil {
 			s.log.Error("audit shipper stopped", "err", err)
 			return err
@@ -210,11 +221,53 @@ func (r *run) window() uint64 { return uint64(r.cfg.BatchSize) * 16 }
 const resetSlack = 5 * time.Minute
 
 // ErrStreamReset means a message's sequence is at or below the log's head
-// but it was stored after the head: the stream was recreated and its
-// sequences started again. Skipping it as a redelivery would lose it, so
+// but it is not the message the log holds there (stored after the head, or
+// at another time than the stored record): the stream was recreated, or
+// lost acknowledged messages in a crash, and handed out their sequences
+// again. Skipping it as a redelivery would lose it, so
 // the shipper stops (the stream then holds the traffic, and the gateway
 // refuses new requests when it is full).
 var ErrStreamReset = errors.New("audit: stream sequence restarted below the log's head")
+
+// checkRedelivered reads back the stored record at the highest sequence of
+// recs that the log already holds and compares stream times. A true
+// redelivery carries the time the stream stored the message with; a
+// different time means the stream handed that sequence to another message:
+// it lost messages it had acknowledged (a server host crashed before
+// syncing them to disk) or was recreated. Skipping such a message as a
+// redelivery would lose it, so the shipper stops with ErrStreamReset. The
+// highest such sequence is enough: a stream that reuses sequences reuses
+// every one from its loss onwards, so if any message of recs is affected,
+// the highest of them is.
+func (r *run) checkRedelivered(ctx context.Context, recs []cordon.BusRecord) error {
+	held := min(r.next-1, r.l.Head().LastSeq)
+	var last *cordon.BusRecord
+	for i := range recs {
+		if recs[i].Seq <= held && (last == nil || recs[i].Seq > last.Seq) {
+			last = &recs[i]
+		}
+	}
+	if last == nil {
+		return nil
+	}
+	var stored *trail.Record
+	err := r.cfg.Store.Records(ctx, r.bus, last.Seq-1, 1, func(rec *trail.Record) error {
+		if rec.Seq == last.Seq {
+			stored = rec
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("audit: read back %s seq %d: %w", r.bus, last.Seq, err)
+	}
+	// Not stored (a sequence the log passed as a gap): a late message,
+	// skipped as before.
+	if stored != nil && !stored.Time.Equal(trail.Micro(last.Time)) {
+		return fmt.Errorf("%w: %s seq %d came again stored at %s, but the log holds it as stored at %s",
+			ErrStreamReset, r.bus, last.Seq, last.Time.UTC().Format(time.RFC3339Nano), stored.Time.Format(time.RFC3339Nano))
+	}
+	return nil
+}
 
 func (r *run) take(recs []cordon.BusRecord) error {
 	head := r.l.Head()

@@ -12,6 +12,7 @@ import (
 	"github.com/cordon-gateway/cordon/audit"
 	"github.com/cordon-gateway/cordon/audit/audittest"
 	"github.com/cordon-gateway/cordon/audit/trail"
+	"github.com/cordon-gateway/cordon/internal/testkit"
 	"github.com/cordon-gateway/cordon/sqlite"
 )
 
@@ -264,6 +265,21 @@ func (s *flakyStore) Append(ctx context.Context, recs []trail.Record, cp trail.C
 	return s.Store.Append(ctx, recs, cp)
 }
 
+// Records fails while down as well: the shipper reads back what a
+// redelivery claims to be.
+func (s *flakyStore) Records(ctx context.Context, b cordon.Bus, after uint64, limit int, fn func(*trail.Record) error) error {
+	s.mu.Lock()
+	down := s.down
+	if down {
+		s.hits++
+	}
+	s.mu.Unlock()
+	if down {
+		return errors.New("connection refused")
+	}
+	return s.Store.Records(ctx, b, after, limit, fn)
+}
+
 func (s *flakyStore) failures() int { s.mu.Lock(); defer s.mu.Unlock(); return s.hits }
 
 func TestShipperRidesOutStoreOutage(t *testing.T) {
@@ -293,6 +309,46 @@ func TestShipperRidesOutStoreOutage(t *testing.T) {
 	}
 	if rep := f.Verify(); !rep.OK() {
 		t.Fatalf("verify: %v", rep.Problems)
+	}
+}
+
+// Redeliveries that arrive while the store is away can be neither checked
+// nor skipped: the shipper takes none of them, acks nothing, keeps running,
+// and skips and acks them once the store is back.
+func TestShipperChecksRedeliveriesAfterStoreOutage(t *testing.T) {
+	base := openSQLite(t)
+	store := &flakyStore{Store: base}
+	f := audittest.NewFixture(t, base, nil)
+	src := &memSource{bus: cordon.BusCleanReq, ackWait: 50 * time.Millisecond}
+	var brs []cordon.BusRecord
+	for range 5 {
+		brs = append(brs, f.Message(cordon.BusCleanReq, nil))
+	}
+	f.Ship(brs...) // committed by a shipper that died before its ack
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sh, err := audit.NewShipper(audit.ShipperConfig{Source: src, Store: store, Capturer: f.Capturer, Signer: f.Signer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sh.Run(ctx) }()
+	eventually(t, 10*time.Second, "started", func() bool { return sh.Stats().LastSeq == 5 })
+	store.set(true)
+	src.publish(brs...) // the redeliveries come while the store is away
+	eventually(t, 10*time.Second, "read-backs refused", func() bool { return store.failures() >= 2 })
+	if src.acked() != 0 {
+		t.Fatal("acked redeliveries it could not check")
+	}
+	store.set(false)
+	eventually(t, 10*time.Second, "redeliveries acked", func() bool { return src.acked() == 5 })
+	select {
+	case err := <-done:
+		t.Fatalf("shipper stopped: %v", err)
+	default:
+	}
+	if n, d := count(t, base, cordon.BusCleanReq); n != 5 || d != 0 {
+		t.Fatalf("%d records (%d duplicates), want 5", n, d)
 	}
 }
 
@@ -393,6 +449,62 @@ func TestShipperRefusesForeignHead(t *testing.T) {
 	defer cancel()
 	if err := sh.Run(ctx); err == nil || ctx.Err() != nil {
 		t.Fatalf("shipper extended a head signed by another key (err %v)", err)
+	}
+}
+
+// A stream that lost messages it had acknowledged (its host crashed before
+// they reached the disk) hands their sequences to new messages, seconds
+// later, within the clock slack: those are not redeliveries either, and
+// the stored record's stream time tells them apart, in either store, while
+// true redeliveries are still skipped and acked.
+func TestShipperTellsRedeliveriesFromReusedSequences(t *testing.T) {
+	stores := []struct {
+		name string
+		open func(t *testing.T) audit.Store
+	}{
+		{"sqlite", func(t *testing.T) audit.Store { return openSQLite(t) }},
+		{"postgres", func(t *testing.T) audit.Store {
+			prefix := testkit.PostgresRolePrefix(t) // dropped after the database
+			return openPostgres(t, testkit.OpenPostgres(t), prefix)
+		}},
+	}
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			store := st.open(t)
+			f := audittest.NewFixture(t, store, nil)
+			first, second := f.Message(cordon.BusDirtyReq, nil), f.Message(cordon.BusDirtyReq, nil)
+			f.Ship(first, second)
+
+			redelivered := &memSource{bus: cordon.BusDirtyReq, ackWait: time.Minute}
+			redelivered.publish(first, second)
+			stop, sh := startShipper(t, f, redelivered, store, nil)
+			eventually(t, 10*time.Second, "redeliveries acked", func() bool { return redelivered.acked() == 2 })
+			if err := stop(); err != nil {
+				t.Fatalf("true redeliveries: %v", err)
+			}
+			if st := sh.Stats(); st.Redelivered != 2 || st.Records != 0 {
+				t.Fatalf("stats %+v, want 2 redeliveries and nothing stored", st)
+			}
+
+			reused := f.Message(cordon.BusDirtyReq, nil)
+			reused.Seq, reused.Time = second.Seq, second.Time.Add(time.Second)
+			src := &memSource{bus: cordon.BusDirtyReq, ackWait: time.Minute}
+			src.publish(first, reused) // first is a true redelivery
+			sh, err := audit.NewShipper(audit.ShipperConfig{Source: src, Store: store, Capturer: f.Capturer, Signer: f.Signer})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err = sh.Run(ctx)
+			if !errors.Is(err, audit.ErrStreamReset) {
+				t.Fatalf("Run: %v, want ErrStreamReset", err)
+			}
+			t.Logf("refused: %v", err)
+			if src.acked() != 0 {
+				t.Fatal("acked a message it did not store")
+			}
+		})
 	}
 }
 

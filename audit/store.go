@@ -19,6 +19,9 @@ type Writer interface {
 	// stores nothing and returns trail.ErrConflict. A redelivered record
 	// can never be stored twice: (bus, seq, time) is unique.
 	Append(ctx context.Context, recs []trail.Record, cp trail.Checkpoint) error
+	// Records is Reader.Records: the shipper reads back the stored record
+	// a redelivered message claims to be.
+	Records(ctx context.Context, b cordon.Bus, after uint64, limit int, fn func(*trail.Record) error) error
 }
 
 // Reader is the store as verify, trace, search, export and tail see it.
