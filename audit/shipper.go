@@ -229,8 +229,8 @@ const resetSlack = 5 * time.Minute
 // refuses new requests when it is full).
 var ErrStreamReset = errors.New("audit: stream sequence restarted below the log's head")
 
-// checkRedelivered reads back the stored record at the highest sequence of
-// recs that the log already holds and compares stream times. A true
+// checkRedelivered reads back the stream time of the stored record at the
+// highest sequence of recs that the log already holds and compares. A true
 // redelivery carries the time the stream stored the message with; a
 // different time means the stream handed that sequence to another message:
 // it lost messages it had acknowledged (a server host crashed before
@@ -250,21 +250,15 @@ func (r *run) checkRedelivered(ctx context.Context, recs []cordon.BusRecord) err
 	if last == nil {
 		return nil
 	}
-	var stored *trail.Record
-	err := r.cfg.Store.Records(ctx, r.bus, last.Seq-1, 1, func(rec *trail.Record) error {
-		if rec.Seq == last.Seq {
-			stored = rec
-		}
-		return nil
-	})
+	stored, ok, err := r.cfg.Store.StoredTime(ctx, r.bus, last.Seq)
 	if err != nil {
 		return fmt.Errorf("audit: read back %s seq %d: %w", r.bus, last.Seq, err)
 	}
 	// Not stored (a sequence the log passed as a gap): a late message,
 	// skipped as before.
-	if stored != nil && !stored.Time.Equal(trail.Micro(last.Time)) {
+	if ok && !stored.Equal(trail.Micro(last.Time)) {
 		return fmt.Errorf("%w: %s seq %d came again stored at %s, but the log holds it as stored at %s",
-			ErrStreamReset, r.bus, last.Seq, last.Time.UTC().Format(time.RFC3339Nano), stored.Time.Format(time.RFC3339Nano))
+			ErrStreamReset, r.bus, last.Seq, last.Time.UTC().Format(time.RFC3339Nano), stored.Format(time.RFC3339Nano))
 	}
 	return nil
 }

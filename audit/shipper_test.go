@@ -265,9 +265,9 @@ func (s *flakyStore) Append(ctx context.Context, recs []trail.Record, cp trail.C
 	return s.Store.Append(ctx, recs, cp)
 }
 
-// Records fails while down as well: the shipper reads back what a
+// StoredTime fails while down as well: the shipper reads back what a
 // redelivery claims to be.
-func (s *flakyStore) Records(ctx context.Context, b cordon.Bus, after uint64, limit int, fn func(*trail.Record) error) error {
+func (s *flakyStore) StoredTime(ctx context.Context, b cordon.Bus, seq uint64) (time.Time, bool, error) {
 	s.mu.Lock()
 	down := s.down
 	if down {
@@ -275,9 +275,9 @@ func (s *flakyStore) Records(ctx context.Context, b cordon.Bus, after uint64, li
 	}
 	s.mu.Unlock()
 	if down {
-		return errors.New("connection refused")
+		return time.Time{}, false, errors.New("connection refused")
 	}
-	return s.Store.Records(ctx, b, after, limit, fn)
+	return s.Store.StoredTime(ctx, b, seq)
 }
 
 func (s *flakyStore) failures() int { s.mu.Lock(); defer s.mu.Unlock(); return s.hits }

@@ -19,9 +19,10 @@ type Writer interface {
 	// stores nothing and returns trail.ErrConflict. A redelivered record
 	// can never be stored twice: (bus, seq, time) is unique.
 	Append(ctx context.Context, recs []trail.Record, cp trail.Checkpoint) error
-	// Records is Reader.Records: the shipper reads back the stored record
-	// a redelivered message claims to be.
-	Records(ctx context.Context, b cordon.Bus, after uint64, limit int, fn func(*trail.Record) error) error
+	// StoredTime returns the stream time of the record bus b's log holds
+	// at seq (false: none), and nothing else of it: the shipper, which may
+	// not read records, tells a redelivery from a reused sequence by it.
+	StoredTime(ctx context.Context, b cordon.Bus, seq uint64) (time.Time, bool, error)
 }
 
 // Reader is the store as verify, trace, search, export and tail see it.

@@ -18,7 +18,7 @@ import (
 var migrationFS embed.FS
 
 // SchemaVersion is the schema version this package reads and writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Roles names the four roles the schema grants to. Migrate creates them
 // (NOLOGIN) if they do not exist.

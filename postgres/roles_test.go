@@ -136,3 +136,36 @@ func TestMigrateIsIdempotent(t *testing.T) {
 		t.Fatalf("unmigrated database: %v, want ErrNotMigrated", err)
 	}
 }
+
+// TestWriterReadsStoredTimesOnly: the shipper's role may not read records,
+// yet it must tell a redelivered message from a stream that handed out a
+// sequence again. It gets the stream time of the record at one (bus, seq)
+// through cordon_audit.stored_time(), and nothing else of it.
+func TestWriterReadsStoredTimesOnly(t *testing.T) {
+	d := openDB(t)
+	w := open(t, d.writer)
+	f := audittest.NewFixture(t, roleStore{Store: w, reader: open(t, d.reader), retainer: open(t, d.retainer)}, nil)
+	first := f.Message(cordon.BusDirtyReq, nil)
+	f.Ship(first, f.Message(cordon.BusDirtyReq, nil))
+	ctx := context.Background()
+	got, ok, err := w.StoredTime(ctx, cordon.BusDirtyReq, first.Seq)
+	if err != nil || !ok || !got.Equal(trail.Micro(first.Time)) {
+		t.Fatalf("writer: stored time %v, %v, %v; want %v", got, ok, err, trail.Micro(first.Time))
+	}
+	for _, q := range []struct {
+		bus cordon.Bus
+		seq uint64
+	}{{cordon.BusDirtyReq, 3}, {cordon.BusCleanReq, first.Seq}} {
+		if _, ok, err := w.StoredTime(ctx, q.bus, q.seq); err != nil || ok {
+			t.Fatalf("writer: stored time of %s seq %d: %v, %v; want none", q.bus, q.seq, ok, err)
+		}
+	}
+	c, err := pgx.Connect(ctx, d.writer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, "SELECT client FROM cordon_audit.records"); err == nil {
+		t.Fatal("the writer read records")
+	}
+}

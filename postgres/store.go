@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -277,6 +278,22 @@ func (s *Store) Head(ctx context.Context, b cordon.Bus) (trail.Checkpoint, error
 	}
 	cp.LogID = id
 	return *cp, nil
+}
+
+// StoredTime implements audit.Writer through cordon_audit.stored_time(),
+// which the writer role may call although it may not read records.
+func (s *Store) StoredTime(ctx context.Context, b cordon.Bus, seq uint64) (time.Time, bool, error) {
+	if seq > math.MaxInt64 {
+		return time.Time{}, false, nil
+	}
+	var t *time.Time
+	if err := s.pool.QueryRow(ctx, "SELECT cordon_audit.stored_time($1, $2)", int16(b), int64(seq)).Scan(&t); err != nil {
+		return time.Time{}, false, wrap("stored time", err)
+	}
+	if t == nil {
+		return time.Time{}, false, nil
+	}
+	return t.UTC(), true, nil
 }
 
 // Checkpoints implements audit.Reader.

@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 	"sync"
@@ -284,6 +285,22 @@ func (s *Store) Head(ctx context.Context, b cordon.Bus) (trail.Checkpoint, error
 	}
 	cp.LogID = id
 	return *cp, nil
+}
+
+// StoredTime implements audit.Writer.
+func (s *Store) StoredTime(ctx context.Context, b cordon.Bus, seq uint64) (time.Time, bool, error) {
+	if seq > math.MaxInt64 {
+		return time.Time{}, false, nil
+	}
+	var us int64
+	err := s.db.QueryRowContext(ctx, "SELECT msg_time FROM records WHERE bus = ? AND seq = ? ORDER BY msg_time LIMIT 1", int64(b), int64(seq)).Scan(&us)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, wrap("stored time", err)
+	}
+	return time.UnixMicro(us).UTC(), true, nil
 }
 
 // Checkpoints implements audit.Reader.
