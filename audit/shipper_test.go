@@ -252,15 +252,20 @@ type flakyStore struct {
 
 func (s *flakyStore) set(down bool) { s.mu.Lock(); s.down = down; s.mu.Unlock() }
 
-func (s *flakyStore) Append(ctx context.Context, recs []trail.Record, cp trail.Checkpoint) error {
+// refused counts and returns the error of a store that is down (nil: up).
+func (s *flakyStore) refused() error {
 	s.mu.Lock()
-	down := s.down
-	if down {
-		s.hits++
+	defer s.mu.Unlock()
+	if !s.down {
+		return nil
 	}
-	s.mu.Unlock()
-	if down {
-		return errors.New("connection refused")
+	s.hits++
+	return errors.New("connection refused")
+}
+
+func (s *flakyStore) Append(ctx context.Context, recs []trail.Record, cp trail.Checkpoint) error {
+	if err := s.refused(); err != nil {
+		return err
 	}
 	return s.Store.Append(ctx, recs, cp)
 }
@@ -268,14 +273,8 @@ func (s *flakyStore) Append(ctx context.Context, recs []trail.Record, cp trail.C
 // StoredTime fails while down as well: the shipper reads back what a
 // redelivery claims to be.
 func (s *flakyStore) StoredTime(ctx context.Context, b cordon.Bus, seq uint64) (time.Time, bool, error) {
-	s.mu.Lock()
-	down := s.down
-	if down {
-		s.hits++
-	}
-	s.mu.Unlock()
-	if down {
-		return time.Time{}, false, errors.New("connection refused")
+	if err := s.refused(); err != nil {
+		return time.Time{}, false, err
 	}
 	return s.Store.StoredTime(ctx, b, seq)
 }
