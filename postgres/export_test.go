@@ -4,4 +4,6 @@ package postgres
 var (
 	RecordCols   = recordCols
 	RecordValues = recordValues
+	// MigrateTo builds the schema of an earlier release.
+	MigrateTo = migrate
 )

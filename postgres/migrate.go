@@ -83,6 +83,12 @@ func loadMigrations() ([]migration, error) {
 // serialise. It must run as a superuser (or as a role that may create roles
 // and is a member of the owner role). It returns the versions it applied.
 func Migrate(ctx context.Context, dsn string, opts MigrateOptions) ([]int, error) {
+	return migrate(ctx, dsn, opts, SchemaVersion)
+}
+
+// migrate applies the migrations up to version target (below SchemaVersion
+// only in tests, which build the databases earlier releases left).
+func migrate(ctx context.Context, dsn string, opts MigrateOptions, target int) ([]int, error) {
 	if opts.Roles == (Roles{}) {
 		r, _ := RolesWithPrefix("")
 		opts.Roles = r
@@ -124,7 +130,7 @@ func Migrate(ctx context.Context, dsn string, opts MigrateOptions) ([]int, error
 		"{{database}}", ident(db))
 	var applied []int
 	for _, m := range ms {
-		if m.version <= current {
+		if m.version <= current || m.version > target {
 			continue
 		}
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {

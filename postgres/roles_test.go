@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -167,5 +168,34 @@ func TestWriterReadsStoredTimesOnly(t *testing.T) {
 	defer c.Close(ctx)
 	if _, err := c.Exec(ctx, "SELECT client FROM cordon_audit.records"); err == nil {
 		t.Fatal("the writer read records")
+	}
+}
+
+// TestMigrateUpgradesVersion1: a database an earlier release left at
+// version 1 is refused by this one until `cordon audit migrate` applies
+// version 2; then it works, stored_time() included.
+func TestMigrateUpgradesVersion1(t *testing.T) {
+	ctx := context.Background()
+	prefix := testkit.PostgresRolePrefix(t) // dropped after the database
+	dsn := testkit.OpenPostgres(t)
+	roles, err := postgres.RolesWithPrefix(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied, err := postgres.MigrateTo(ctx, dsn, postgres.MigrateOptions{Roles: roles}, 1); err != nil || !slices.Equal(applied, []int{1}) {
+		t.Fatalf("version 1: applied %v, err %v", applied, err)
+	}
+	s := open(t, dsn)
+	if _, err := s.LogID(ctx); !errors.Is(err, trail.ErrNotMigrated) {
+		t.Fatalf("version 1 database: %v, want ErrNotMigrated", err)
+	}
+	if applied, err := postgres.Migrate(ctx, dsn, postgres.MigrateOptions{Roles: roles}); err != nil || !slices.Equal(applied, []int{2}) {
+		t.Fatalf("upgrade: applied %v, err %v", applied, err)
+	}
+	f := audittest.NewFixture(t, s, nil)
+	first := f.Message(cordon.BusCleanResp, nil)
+	f.Ship(first)
+	if got, ok, err := s.StoredTime(ctx, cordon.BusCleanResp, first.Seq); err != nil || !ok || !got.Equal(trail.Micro(first.Time)) {
+		t.Fatalf("after the upgrade: stored time %v, %v, %v", got, ok, err)
 	}
 }
