@@ -16,6 +16,7 @@ fmt:
 
 vet:
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags chaosfault ./bus ./cmd/cordon   # the chaos tests' build (bus/fault_chaos.go)
 
 # The whole suite with the race detector. Integration tests start embedded
 # NATS servers and use PostgreSQL at $$CORDON_TEST_PG_DSN

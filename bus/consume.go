@@ -132,7 +132,10 @@ func handleOne(ctx context.Context, msg jetstream.Msg, cfg ConsumerConfig, h Han
 	}
 	handled := make(chan struct{})
 	progress := time.AfterFunc(ackWait/2, func() { keepAlive(msg, ackWait/2, handled) })
-	herr := h(ctx, m, attempt)
+	herr := injectedFault(cfg.Bus, m)
+	if herr == nil {
+		herr = h(ctx, m, attempt)
+	}
 	close(handled)
 	progress.Stop()
 	switch {

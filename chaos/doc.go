@@ -25,6 +25,11 @@
 // skips the fault tests. docs/faults.md describes the fault model and the
 // measured outcomes.
 //
+// The cordon they build carries the chaosfault build tag: its stage
+// reading bus 1 fails every delivery of a request whose path ends in
+// bus.PoisonPathSuffix (TestPoison's poison that takes the delivery-limit
+// path); a normal build has no such hook.
+//
 // CORDON_CHAOS_KEEP=DIR keeps each test's process logs;
 // CORDON_CHAOS_STRICT=1 fails on the known gaps docs/faults.md lists
 // instead of reporting them.

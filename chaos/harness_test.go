@@ -61,7 +61,8 @@ func cordonBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "cordon")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/cordon")
+		// chaosfault: the poison hook of bus/fault_chaos.go (TestPoison).
+		cmd := exec.Command("go", "build", "-tags", "chaosfault", "-o", binPath, "./cmd/cordon")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build ./cmd/cordon: %v\n%s", err, out)

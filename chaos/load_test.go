@@ -22,6 +22,7 @@ type Record struct {
 	Client int
 	Seq    int64 // the client's own number, sent as X-Client-Seq
 	Method string
+	Path   string
 	Start  time.Time
 	End    time.Time
 	Status int    // 0: no HTTP answer (transport error)
@@ -53,7 +54,7 @@ func paymentBody(ref string) []byte {
 
 // send performs one request with its X-Client-Seq and records the answer.
 func send(ctx context.Context, c *http.Client, base string, client int, seq int64, rq request) Record {
-	rec := Record{Client: client, Seq: seq, Method: rq.Method, Echo: -1}
+	rec := Record{Client: client, Seq: seq, Method: rq.Method, Path: rq.Path, Echo: -1}
 	var body io.Reader
 	if rq.Body != nil {
 		body = bytes.NewReader(rq.Body)

@@ -3,6 +3,7 @@ package chaos_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,16 +17,29 @@ import (
 const poisonExtra = "limits:\n  max_response_bytes: 32MiB\n"
 
 // A poison message is a valid request whose processing fails the same way
-// on every delivery. Here the upstream makes two (see writePoison): an
-// answer larger than a bus message, and one with more Set-Cookie fields
-// than the envelope carries. Either way the backend cannot publish what it
-// got; what matters is that the request ends after at most MaxDeliver
-// deliveries with an error for its client and a terminal audit record,
-// that the upstream sees a POST once, and that other traffic goes on.
+// on every delivery. Three kinds:
+//
+//   - a request the stage reading bus 1 fails on at every delivery
+//     (bus.PoisonPathSuffix: the chaosfault build of cordon these tests
+//     run injects the failure, as a bug in a stage would): retried with
+//     backoff until MaxDeliver, then answered 503 delivery.limit, never
+//     sent upstream;
+//   - from the upstream (see writePoison), an answer larger than a bus
+//     message and one with more Set-Cookie fields than the envelope
+//     carries: the backend cannot publish what it got, a final error
+//     answered at once, the upstream reached once.
+//
+// What matters is that each ends after at most MaxDeliver deliveries with
+// an error for its client and a terminal audit record, that the upstream
+// sees a POST at most once, and that other traffic goes on.
 var poisons = []struct{ name, account string }{
+	{"fails every delivery", strings.TrimPrefix(bus.PoisonPathSuffix, "/")},
 	{"oversized answer", "poison-big"},
 	{"too many header values", "poison-hdr"},
 }
+
+// retried is the poison that takes the delivery-limit path.
+var retried = strings.TrimPrefix(bus.PoisonPathSuffix, "/")
 
 // TestPoison sends poison requests while steady traffic flows: each is
 // answered 5xx by the stage that gave up (within its deadline, after at
@@ -41,7 +55,10 @@ func TestPoison(t *testing.T) {
 	time.Sleep(time.Second)
 	sendPoison := func(method, kind string) Record {
 		rq := request{Method: http.MethodGet, Path: "/accounts/" + kind}
-		if method == http.MethodPost {
+		switch {
+		case method == http.MethodPost && kind == retried:
+			rq = request{Method: http.MethodPost, Path: "/payments" + bus.PoisonPathSuffix, Body: paymentBody(kind)}
+		case method == http.MethodPost:
 			rq = request{Method: http.MethodPost, Path: "/payments", Body: paymentBody(kind)}
 		}
 		return send(context.Background(), client, e.d.Public, -1, nextSeq.Add(1), rq)
@@ -61,7 +78,7 @@ func TestPoison(t *testing.T) {
 		from := time.Now()
 		done := make(chan Record, 1)
 		if poison {
-			go func() { done <- sendPoison(http.MethodGet, "poison-hdr") }()
+			go func() { done <- sendPoison(http.MethodGet, retried) }()
 		}
 		time.Sleep(win)
 		to := time.Now()
@@ -98,6 +115,11 @@ func TestPoison(t *testing.T) {
 			t.Errorf("poison %s: answered after %s", what, p.took())
 		}
 		switch {
+		case strings.Contains(p.Path, bus.PoisonPathSuffix):
+			// Failed before the upstream, on every delivery.
+			if n != 0 || answerKey(p) != "503 delivery.limit" {
+				t.Errorf("poison %s: answered %s, upstream reached %d times; want 503 delivery.limit, never", what, answerKey(p), n)
+			}
 		case n == 0 || n > bus.MaxDeliver:
 			t.Errorf("poison %s reached the upstream %d times, want 1 to %d", what, n, bus.MaxDeliver)
 		case p.Method == http.MethodPost && n != 1:
@@ -105,7 +127,7 @@ func TestPoison(t *testing.T) {
 		}
 		if line := p.Method + " " + answerKey(p); !seen[line] {
 			seen[line] = true
-			t.Logf("poison %s: answered %s after %s, upstream reached %d times", p.Method, answerKey(p), p.took().Round(time.Millisecond), n)
+			t.Logf("poison %s %s: answered %s after %s, upstream reached %d times", p.Method, p.Path, answerKey(p), p.took().Round(time.Millisecond), n)
 		}
 	}
 
