@@ -156,6 +156,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 			}
 			// Nothing of this fetch is taken or acked: it all comes
 			// back after the ack wait.
+			s.stats.storeErrors.Add(1)
 			s.log.Warn("audit store unreachable", "err", err)
 			sleep(ctx, time.Second)
 			continue

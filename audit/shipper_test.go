@@ -349,6 +349,9 @@ func TestShipperChecksRedeliveriesAfterStoreOutage(t *testing.T) {
 	if n, d := count(t, base, cordon.BusCleanReq); n != 5 || d != 0 {
 		t.Fatalf("%d records (%d duplicates), want 5", n, d)
 	}
+	if sh.Stats().StoreErrors == 0 {
+		t.Fatal("the refused read-backs were not counted as store errors")
+	}
 }
 
 // A message removed from the stream never comes: after GapTimeout the
