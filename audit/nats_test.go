@@ -238,16 +238,7 @@ func TestShipperStopsWhenTheStreamIsRecreated(t *testing.T) {
 	for range 5 {
 		publish(t, js, f.Message(b, nil))
 	}
-	sh2, err := audit.NewShipper(audit.ShipperConfig{Source: newJSSource(t, url, b, time.Second), Store: store,
-		Capturer: f.Capturer, Signer: f.Signer, FetchWait: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := sh2.Run(rctx); !errors.Is(err, audit.ErrStreamReset) {
-		t.Fatalf("Run: %v, want ErrStreamReset", err)
-	}
+	wantStreamReset(t, f, newJSSource(t, url, b, time.Second), store)
 	if n, _ := count(t, store, b); n != 20 {
 		t.Fatalf("store holds %d records, want the first stream's 20", n)
 	}

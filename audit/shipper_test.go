@@ -492,17 +492,7 @@ func TestShipperTellsRedeliveriesFromReusedSequences(t *testing.T) {
 			reused.Seq, reused.Time = second.Seq, second.Time.Add(time.Second)
 			src := &memSource{bus: cordon.BusDirtyReq, ackWait: time.Minute}
 			src.publish(first, reused) // first is a true redelivery
-			sh, err := audit.NewShipper(audit.ShipperConfig{Source: src, Store: store, Capturer: f.Capturer, Signer: f.Signer})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			err = sh.Run(ctx)
-			if !errors.Is(err, audit.ErrStreamReset) {
-				t.Fatalf("Run: %v, want ErrStreamReset", err)
-			}
-			t.Logf("refused: %v", err)
+			wantStreamReset(t, f, src, store)
 			if src.acked() != 0 {
 				t.Fatal("acked a message it did not store")
 			}
@@ -520,16 +510,26 @@ func TestShipperStopsOnStreamReset(t *testing.T) {
 	br.Seq, br.Time = 1, br.Time.Add(time.Hour)
 	src := &memSource{bus: cordon.BusDirtyReq, ackWait: time.Minute}
 	src.publish(br)
-	sh, err := audit.NewShipper(audit.ShipperConfig{Source: src, Store: store, Capturer: f.Capturer, Signer: f.Signer})
+	wantStreamReset(t, f, src, store)
+	if src.acked() != 0 {
+		t.Fatal("acked a message it did not store")
+	}
+}
+
+// wantStreamReset runs a shipper on src until it stops, which must be with
+// ErrStreamReset.
+func wantStreamReset(t *testing.T, f *audittest.Fixture, src audit.Source, store audit.Writer) {
+	t.Helper()
+	sh, err := audit.NewShipper(audit.ShipperConfig{Source: src, Store: store, Capturer: f.Capturer, Signer: f.Signer,
+		FetchWait: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := sh.Run(ctx); !errors.Is(err, audit.ErrStreamReset) {
+	err = sh.Run(ctx)
+	if !errors.Is(err, audit.ErrStreamReset) {
 		t.Fatalf("Run: %v, want ErrStreamReset", err)
 	}
-	if src.acked() != 0 {
-		t.Fatal("acked a message it did not store")
-	}
+	t.Logf("stopped: %v", err)
 }

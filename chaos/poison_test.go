@@ -33,7 +33,7 @@ const poisonExtra = "limits:\n  max_response_bytes: 32MiB\n"
 // an error for its client and a terminal audit record, that the upstream
 // sees a POST at most once, and that other traffic goes on.
 var poisons = []struct{ name, account string }{
-	{"fails every delivery", strings.TrimPrefix(bus.PoisonPathSuffix, "/")},
+	{"fails every delivery", retried},
 	{"oversized answer", "poison-big"},
 	{"too many header values", "poison-hdr"},
 }
